@@ -12,6 +12,7 @@ export const CONNECT_ERROR_STATUS = {
   invalid_payload: 400,
   wrong_app_key: 400,
   body_too_large: 413,
+  route_not_found: 404,
 
   // 401: authentication failed.
   missing_token: 401,

@@ -1,0 +1,92 @@
+/**
+ * Hono middleware that verifies the Connect JWT of an incoming request (page
+ * load, webhook, XHR with a session token) and hands the handler only
+ * verified values through typed variables.
+ */
+import type { Context } from 'hono';
+import { createMiddleware } from 'hono/factory';
+import { ConnectError } from './errors';
+import { isInstalled, type Installation } from './installations';
+import type { VerifiedClaims } from './jwt';
+import type { ConnectBindings, ConnectRuntime } from './runtime';
+import { createSessionToken } from './session';
+import { decodeRequestToken, verifyTokenForRecord, type ReceivedRequest, type TokenKind } from './verify-request';
+
+export interface AuthenticateOptions {
+  /** Accept session tokens (issued after a page load) on this route. Default false. */
+  readonly allowSessionToken?: boolean;
+}
+
+/** Variables set for a handler behind `authenticate()`. */
+export interface AuthenticatedVariables {
+  connect: ConnectRuntime;
+  clientKey: string;
+  installation: Installation;
+  claims: VerifiedClaims;
+  /** The acting account from the verified `sub` claim; Bitbucket's format is undocumented. */
+  accountId: string | undefined;
+  tokenKind: TokenKind;
+}
+
+export interface AuthenticatedEnv<Bindings extends ConnectBindings = ConnectBindings> {
+  Bindings: Bindings;
+  Variables: AuthenticatedVariables;
+}
+
+/** Creates the middleware; options are checked and copied once, here. */
+export function authenticate<Bindings extends ConnectBindings = ConnectBindings>(options: AuthenticateOptions = {}) {
+  const allowSessionToken = options.allowSessionToken === true;
+
+  return createMiddleware<AuthenticatedEnv<Bindings>>(async (c, next) => {
+    const runtime = c.get('connect');
+    if (runtime === undefined) {
+      throw new ConnectError(
+        'configuration_error',
+        'authenticate() must run on routes of the app returned by createConnectApp().',
+      );
+    }
+
+    const request = receivedRequest(c);
+    const token = decodeRequestToken(request);
+    const clientKey = token.claims.iss as string;
+
+    const record = await runtime.installations.get(clientKey);
+    if (record === null) {
+      throw new ConnectError('unknown_installation', 'No installation exists for the JWT issuer (clientKey).', {
+        clientKey,
+      });
+    }
+    if (!isInstalled(record)) {
+      throw new ConnectError('installation_uninstalled', 'The app is uninstalled from this workspace.', {
+        clientKey,
+      });
+    }
+
+    const verified = await verifyTokenForRecord(token, record, request, {
+      appBaseUrl: runtime.appBaseUrl,
+      allowSessionToken,
+    });
+
+    c.set('clientKey', record.clientKey);
+    c.set('installation', record);
+    c.set('claims', verified.claims);
+    c.set('accountId', verified.claims.sub);
+    c.set('tokenKind', verified.kind);
+    await next();
+  });
+}
+
+/** Issues a session token for the authenticated installation and account of this request. */
+export function issueSessionToken(c: Context<AuthenticatedEnv>): Promise<string> {
+  const installation = c.get('installation');
+  return createSessionToken({
+    clientKey: installation.clientKey,
+    sharedSecret: installation.sharedSecret,
+    appKey: c.get('connect').descriptor.key,
+    accountId: c.get('accountId'),
+  });
+}
+
+export function receivedRequest(c: Context): ReceivedRequest {
+  return { method: c.req.method, url: c.req.url, authorization: c.req.header('Authorization') };
+}

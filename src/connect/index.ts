@@ -1,0 +1,63 @@
+/**
+ * Public API of the Bitbucket Cloud Connect framework for Cloudflare Workers.
+ * Everything here uses Web-standard APIs and Hono only, so it also loads
+ * under Node for tools, the simulator and benchmarks.
+ */
+export { createConnectApp, renderError, DESCRIPTOR_PATH, type ConnectAppOptions } from './app';
+export {
+  authenticate,
+  issueSessionToken,
+  type AuthenticateOptions,
+  type AuthenticatedEnv,
+  type AuthenticatedVariables,
+} from './authenticate';
+export { DEFAULT_ALLOWED_BASE_URLS, parseAllowList, assertAllowedUrl, type AllowList } from './allow-list';
+export {
+  BITBUCKET_SCOPES,
+  defineDescriptor,
+  findDescriptorProblems,
+  listPageModules,
+  renderDescriptor,
+  resolveAppBaseUrl,
+  type AppDescriptor,
+  type BitbucketScope,
+  type DescriptorModule,
+  type DescriptorModules,
+  type RenderedDescriptor,
+  type WebhookModule,
+} from './descriptor';
+export { CONNECT_ERROR_STATUS, ConnectError, isConnectError, type ConnectErrorCode } from './errors';
+export { validateInstalledPayload, type InstalledPayload, type Principal } from './installation-payload';
+export {
+  InstallationStore,
+  isInstalled,
+  recordFromPayload,
+  type Installation,
+  type InstallationRecord,
+  type InstallationState,
+} from './installations';
+export {
+  CLOCK_SKEW_LEEWAY_SECONDS,
+  CONNECT_JWT_ALGORITHM,
+  MAX_TOKEN_LENGTH,
+  decodeUnverified,
+  signConnectToken,
+  verifyConnectToken,
+  type UnverifiedToken,
+  type VerifiedClaims,
+} from './jwt';
+export { logEvent, setLogLevel, type LogLevel } from './log';
+export { createCanonicalRequest, createQueryStringHash, createQueryStringHashCandidates, sha256Hex } from './qsh';
+export type { ConnectBindings, ConnectEnv, ConnectRuntime } from './runtime';
+export { SESSION_TOKEN_LIFETIME_SECONDS, createSessionToken } from './session';
+export { extractToken, verifyTokenForRecord, type ReceivedRequest, type TokenKind } from './verify-request';
+export {
+  describePushChanges,
+  type BitbucketWebhookEvents,
+  type PullRequestData,
+  type PushChange,
+  type RefUpdate,
+  type RepoPushData,
+  type WebhookEventKey,
+} from './webhook-events';
+export { ANY_EVENT, WebhookDispatcher, type WebhookDelivery, type WebhookHandler } from './webhooks';

@@ -1,0 +1,195 @@
+/**
+ * Installation records in Workers KV: one per clientKey, written by the
+ * lifecycle routes and read by request authentication. Key layout and TTLs
+ * are documented in storage-keys.ts.
+ *
+ * Value shape of `installation:{clientKey}` (JSON, no TTL):
+ * ```
+ * { "version": 1, "clientKey", "key", "sharedSecret", "baseUrl", "baseApiUrl",
+ *   "productType": "bitbucket", "principal": {...}, "user"?: {...}, "publicKey"?,
+ *   "extra": {...unknown payload fields},
+ *   "state": "installed" | "uninstalled",
+ *   "installedAt", "updatedAt", "uninstalledAt"? (ISO 8601) }
+ * ```
+ * An uninstalled record keeps its sharedSecret: Bitbucket signs the next
+ * install of the same clientKey with it.
+ */
+import { ConnectError } from './errors';
+import { isRecord, type InstalledPayload, type Principal } from './installation-payload';
+import { logEvent } from './log';
+import { installationCachePrefix, installationKey, installationKeyPrefix } from './storage-keys';
+
+export const INSTALLATION_RECORD_VERSION = 1;
+
+/** Wait before the one retry of a failed KV write; KV allows one write per second per key. */
+const KV_WRITE_RETRY_DELAY_MS = 1100;
+
+export type InstallationState = 'installed' | 'uninstalled';
+
+export interface InstallationRecord {
+  readonly version: typeof INSTALLATION_RECORD_VERSION;
+  readonly clientKey: string;
+  readonly key: string;
+  readonly sharedSecret: string;
+  readonly baseUrl: string;
+  readonly baseApiUrl: string;
+  readonly productType: 'bitbucket';
+  readonly principal: Principal;
+  readonly user?: Readonly<Record<string, unknown>>;
+  readonly publicKey?: string;
+  readonly extra: Readonly<Record<string, unknown>>;
+  readonly state: InstallationState;
+  readonly installedAt: string;
+  readonly updatedAt: string;
+  readonly uninstalledAt?: string;
+}
+
+/** An installation that is currently installed; the only kind handlers see. */
+export type Installation = InstallationRecord & { readonly state: 'installed' };
+
+/** Builds the record for an install, keeping `installedAt` of an earlier one. */
+export function recordFromPayload(
+  payload: InstalledPayload,
+  previous: InstallationRecord | null,
+  now: Date,
+): InstallationRecord {
+  const timestamp = now.toISOString();
+  return {
+    version: INSTALLATION_RECORD_VERSION,
+    clientKey: payload.clientKey,
+    key: payload.key,
+    sharedSecret: payload.sharedSecret,
+    baseUrl: payload.baseUrl,
+    baseApiUrl: payload.baseApiUrl,
+    productType: payload.productType,
+    principal: payload.principal,
+    ...(payload.user === undefined ? {} : { user: payload.user }),
+    ...(payload.publicKey === undefined ? {} : { publicKey: payload.publicKey }),
+    extra: payload.extra,
+    state: 'installed',
+    installedAt: previous?.state === 'installed' ? previous.installedAt : timestamp,
+    updatedAt: timestamp,
+  };
+}
+
+export class InstallationStore {
+  constructor(private readonly kv: KVNamespace) {}
+
+  /** Reads a record; a stored value that is not a valid record is reported and treated as absent. */
+  async get(clientKey: string): Promise<InstallationRecord | null> {
+    let value: unknown;
+    try {
+      value = await this.kv.get(installationKey(clientKey), 'json');
+    } catch (error) {
+      logEvent('error', 'kv_read_failed', { clientKey, reason: errorName(error) });
+      throw new ConnectError('storage_failed', 'Reading the installation from KV failed.', { clientKey, cause: error });
+    }
+
+    if (value === null) {
+      return null;
+    }
+    if (!isInstallationRecord(value)) {
+      logEvent('error', 'installation_record_invalid', { clientKey });
+      return null;
+    }
+    return value;
+  }
+
+  async put(record: InstallationRecord): Promise<void> {
+    await this.write(record.clientKey, JSON.stringify(record));
+  }
+
+  /** Marks an installation uninstalled, keeping its secret, and deletes its cached data. */
+  async markUninstalled(record: InstallationRecord, now: Date): Promise<InstallationRecord> {
+    const timestamp = now.toISOString();
+    const uninstalled: InstallationRecord = {
+      ...record,
+      state: 'uninstalled',
+      updatedAt: timestamp,
+      uninstalledAt: timestamp,
+    };
+    await this.put(uninstalled);
+    await this.deleteCachedData(record.clientKey);
+    return uninstalled;
+  }
+
+  /**
+   * Deletes everything stored under the installation's cache prefix (access
+   * tokens and other derived data). Failures are logged: stale cache entries
+   * expire by their TTL and are unusable once the installation is uninstalled.
+   */
+  async deleteCachedData(clientKey: string): Promise<number> {
+    const prefix = installationCachePrefix(clientKey);
+    let deleted = 0;
+    try {
+      let cursor: string | undefined;
+      do {
+        const page = await this.kv.list({ prefix, ...(cursor === undefined ? {} : { cursor }) });
+        await Promise.all(page.keys.map((entry) => this.kv.delete(entry.name)));
+        deleted += page.keys.length;
+        cursor = page.list_complete ? undefined : page.cursor;
+      } while (cursor !== undefined);
+    } catch (error) {
+      logEvent('warn', 'cache_delete_failed', { clientKey, reason: errorName(error) });
+    }
+    return deleted;
+  }
+
+  /** Lists the clientKeys of all stored records, for tooling. */
+  async listClientKeys(): Promise<string[]> {
+    const clientKeys: string[] = [];
+    const prefix = installationKeyPrefix();
+    let cursor: string | undefined;
+    do {
+      const page = await this.kv.list({ prefix, ...(cursor === undefined ? {} : { cursor }) });
+      for (const entry of page.keys) {
+        clientKeys.push(decodeURIComponent(entry.name.slice(prefix.length)));
+      }
+      cursor = page.list_complete ? undefined : page.cursor;
+    } while (cursor !== undefined);
+    return clientKeys;
+  }
+
+  /** Writes with one delayed retry, since KV rejects a second write to a key within a second. */
+  private async write(clientKey: string, value: string): Promise<void> {
+    const key = installationKey(clientKey);
+    try {
+      await this.kv.put(key, value);
+      return;
+    } catch (error) {
+      logEvent('warn', 'kv_write_retry', { clientKey, reason: errorName(error) });
+    }
+
+    await new Promise((resolve) => setTimeout(resolve, KV_WRITE_RETRY_DELAY_MS));
+    try {
+      await this.kv.put(key, value);
+    } catch (error) {
+      logEvent('error', 'kv_write_failed', { clientKey, reason: errorName(error) });
+      throw new ConnectError('storage_failed', 'Writing the installation to KV failed; Bitbucket will retry.', {
+        clientKey,
+        cause: error,
+      });
+    }
+  }
+}
+
+export function isInstalled(record: InstallationRecord | null): record is Installation {
+  return record?.state === 'installed';
+}
+
+function isInstallationRecord(value: unknown): value is InstallationRecord {
+  return (
+    isRecord(value) &&
+    value.version === INSTALLATION_RECORD_VERSION &&
+    typeof value.clientKey === 'string' &&
+    typeof value.sharedSecret === 'string' &&
+    typeof value.baseUrl === 'string' &&
+    typeof value.baseApiUrl === 'string' &&
+    (value.state === 'installed' || value.state === 'uninstalled')
+  );
+}
+
+/** Names an error for a log line without its message, which may echo input. */
+export function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : typeof error;
+}

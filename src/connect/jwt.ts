@@ -1,0 +1,191 @@
+/**
+ * Connect JWTs (RFC 7519) as Bitbucket Cloud uses them: HS256 with the
+ * installation's sharedSecret, signed and verified through hono/jwt.
+ * https://developer.atlassian.com/cloud/bitbucket/understanding-jwt-for-apps/
+ *
+ * A token passes through three stages, each with its own type: the raw string,
+ * the decoded but unverified token, and the verified claims. Only verified
+ * claims leave the authentication code.
+ */
+import { decode, sign, verify } from 'hono/jwt';
+import { ConnectError } from './errors';
+
+/** The only algorithm accepted or produced. The token header never chooses it. */
+export const CONNECT_JWT_ALGORITHM = 'HS256';
+
+/** Longest token accepted, in characters, checked before any decoding. */
+export const MAX_TOKEN_LENGTH = 8192;
+
+/** Tolerated clock difference between Bitbucket and the worker, in seconds. */
+export const CLOCK_SKEW_LEEWAY_SECONDS = 30;
+
+/** Number of imported HMAC keys kept per isolate. */
+const HMAC_KEY_CACHE_SIZE = 512;
+
+const BASE64URL_SEGMENT = /^[A-Za-z0-9_-]*$/;
+
+/** Claims of a token whose signature has not been checked yet. */
+export interface UnverifiedToken {
+  readonly raw: string;
+  readonly header: Readonly<Record<string, unknown>>;
+  readonly claims: Readonly<Record<string, unknown>>;
+}
+
+/** Claims after the signature and time checks passed. */
+export interface VerifiedClaims {
+  readonly iss: string;
+  readonly exp: number;
+  readonly iat?: number;
+  readonly nbf?: number;
+  readonly sub?: string;
+  readonly qsh?: string;
+  readonly [claim: string]: unknown;
+}
+
+/**
+ * Decodes a token without trusting it: checks its size, shape and header,
+ * and requires `iss` so the installation can be looked up.
+ */
+export function decodeUnverified(raw: string): UnverifiedToken {
+  if (raw.length > MAX_TOKEN_LENGTH) {
+    throw new ConnectError('token_too_large', `The JWT is longer than ${MAX_TOKEN_LENGTH} characters.`);
+  }
+
+  const segments = raw.split('.');
+  if (segments.length !== 3 || segments.some((segment) => !BASE64URL_SEGMENT.test(segment))) {
+    throw new ConnectError('malformed_token', 'The JWT must be three base64url segments separated by dots.');
+  }
+
+  let decoded: { header: unknown; payload: unknown };
+  try {
+    decoded = decode(raw);
+  } catch {
+    // hono/jwt's message contains the token, so it is dropped here.
+    throw new ConnectError('malformed_token', 'The JWT header or claims are not valid base64url-encoded JSON.');
+  }
+
+  const { header, payload } = decoded;
+  if (!isPlainObject(header) || !isPlainObject(payload)) {
+    throw new ConnectError('malformed_token', 'The JWT header and claims must be JSON objects.');
+  }
+  if (header.alg !== CONNECT_JWT_ALGORITHM) {
+    throw new ConnectError('unsupported_algorithm', `The JWT algorithm must be ${CONNECT_JWT_ALGORITHM}.`);
+  }
+  if ('crit' in header) {
+    throw new ConnectError('malformed_token', 'The JWT header has a "crit" parameter, which is not supported.');
+  }
+  if (typeof payload.iss !== 'string' || payload.iss === '') {
+    throw new ConnectError('missing_claim', 'The JWT has no "iss" claim naming the installation (clientKey).');
+  }
+
+  return { raw, header, claims: payload };
+}
+
+/**
+ * Verifies the signature with the sharedSecret, then the time claims with our
+ * own leeway. hono/jwt's time checks are off because they allow no leeway.
+ */
+export async function verifyConnectToken(
+  token: UnverifiedToken,
+  sharedSecret: string,
+  nowSeconds: number = currentTimeSeconds(),
+): Promise<VerifiedClaims> {
+  const key = await importHmacKey(sharedSecret);
+  try {
+    await verify(token.raw, key, { alg: CONNECT_JWT_ALGORITHM, exp: false, nbf: false, iat: false });
+  } catch {
+    // hono/jwt's message contains the token, so it is dropped here.
+    throw new ConnectError('bad_signature', 'The JWT signature does not match the installation\'s shared secret.');
+  }
+
+  return checkTimeClaims(token.claims, nowSeconds);
+}
+
+/** Checks `exp` (required), `iat` and `nbf` against the clock with the leeway. */
+export function checkTimeClaims(claims: Readonly<Record<string, unknown>>, nowSeconds: number): VerifiedClaims {
+  const { exp, iat, nbf } = claims;
+
+  if (exp === undefined) {
+    throw new ConnectError('missing_claim', 'The JWT has no "exp" claim.');
+  }
+  if (!isNumericDate(exp)) {
+    throw new ConnectError('invalid_claim', 'The JWT "exp" claim must be a number of seconds.');
+  }
+  if (nowSeconds >= exp + CLOCK_SKEW_LEEWAY_SECONDS) {
+    throw new ConnectError('token_expired', 'The JWT has expired.');
+  }
+
+  if (iat !== undefined) {
+    if (!isNumericDate(iat)) {
+      throw new ConnectError('invalid_claim', 'The JWT "iat" claim must be a number of seconds.');
+    }
+    if (iat > nowSeconds + CLOCK_SKEW_LEEWAY_SECONDS) {
+      throw new ConnectError('token_not_yet_valid', 'The JWT "iat" claim is in the future.');
+    }
+  }
+
+  if (nbf !== undefined) {
+    if (!isNumericDate(nbf)) {
+      throw new ConnectError('invalid_claim', 'The JWT "nbf" claim must be a number of seconds.');
+    }
+    if (nbf > nowSeconds + CLOCK_SKEW_LEEWAY_SECONDS) {
+      throw new ConnectError('token_not_yet_valid', 'The JWT is not valid yet ("nbf" is in the future).');
+    }
+  }
+
+  for (const name of ['iss', 'sub', 'qsh'] as const) {
+    if (claims[name] !== undefined && typeof claims[name] !== 'string') {
+      throw new ConnectError('invalid_claim', `The JWT "${name}" claim must be a string.`);
+    }
+  }
+
+  return claims as VerifiedClaims;
+}
+
+/** Signs claims with HS256 and the given secret. */
+export async function signConnectToken(claims: Record<string, unknown>, sharedSecret: string): Promise<string> {
+  const key = await importHmacKey(sharedSecret);
+  return sign(claims, key, CONNECT_JWT_ALGORITHM);
+}
+
+export function currentTimeSeconds(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+const hmacKeyCache = new Map<string, Promise<CryptoKey>>();
+
+/**
+ * Imports the secret as an HMAC-SHA256 CryptoKey, cached per isolate.
+ * Passing a CryptoKey to hono/jwt also stops it from reading a secret that
+ * happens to contain "PUBLIC" or "PRIVATE" as a PEM key.
+ */
+export function importHmacKey(sharedSecret: string): Promise<CryptoKey> {
+  const cached = hmacKeyCache.get(sharedSecret);
+  if (cached !== undefined) {
+    return cached;
+  }
+
+  const imported = crypto.subtle.importKey(
+    'raw',
+    new TextEncoder().encode(sharedSecret),
+    { name: 'HMAC', hash: 'SHA-256' },
+    false,
+    ['sign', 'verify'],
+  );
+  if (hmacKeyCache.size >= HMAC_KEY_CACHE_SIZE) {
+    const oldest = hmacKeyCache.keys().next().value;
+    if (oldest !== undefined) {
+      hmacKeyCache.delete(oldest);
+    }
+  }
+  hmacKeyCache.set(sharedSecret, imported);
+  return imported;
+}
+
+function isNumericDate(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

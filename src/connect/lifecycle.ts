@@ -1,0 +1,105 @@
+/**
+ * The `installed` and `uninstalled` lifecycle routes.
+ * https://developer.atlassian.com/cloud/bitbucket/app-descriptor/#lifecycle
+ *
+ * - First install of a clientKey: no JWT (trust on first use), so the payload
+ *   is validated field by field and its base URLs must be on the allow-list.
+ * - Re-install, and install after an uninstall: signed with the previously
+ *   stored sharedSecret; only after that check is the new secret stored.
+ * - Uninstall: signed with the current secret; the record is marked
+ *   uninstalled and keeps its secret, and cached data is deleted.
+ * Nothing is written unless every check passed.
+ */
+import type { Context, Hono } from 'hono';
+import { receivedRequest } from './authenticate';
+import { ConnectError } from './errors';
+import { isRecord, validateInstalledPayload } from './installation-payload';
+import { recordFromPayload } from './installations';
+import { logEvent } from './log';
+import { readJsonBody } from './request-body';
+import type { ConnectEnv } from './runtime';
+import { decodeRequestToken, verifyTokenForRecord } from './verify-request';
+
+export function registerLifecycleRoutes(app: Hono<ConnectEnv>, paths: { installed: string; uninstalled: string }): void {
+  app.post(paths.installed, handleInstalled);
+  app.post(paths.uninstalled, handleUninstalled);
+}
+
+async function handleInstalled(c: Context<ConnectEnv>): Promise<Response> {
+  const runtime = c.get('connect');
+  const request = receivedRequest(c);
+
+  const body = await readJsonBody(c.req.raw);
+  const payload = validateInstalledPayload(body, {
+    appKey: runtime.descriptor.key,
+    allowList: runtime.allowList,
+  });
+  const clientKey = payload.clientKey;
+
+  const existing = await runtime.installations.get(clientKey);
+  if (existing !== null) {
+    if (request.authorization === undefined && !new URL(request.url).searchParams.has('jwt')) {
+      throw new ConnectError(
+        'missing_token',
+        'This clientKey is already known: a re-install must carry a JWT signed with the stored shared secret.',
+        { clientKey },
+      );
+    }
+    const token = decodeRequestToken(request);
+    if (token.claims.iss !== clientKey) {
+      throw new ConnectError('issuer_mismatch', 'The JWT issuer (iss) differs from the payload clientKey.', {
+        clientKey,
+      });
+    }
+    await verifyTokenForRecord(token, existing, request, {
+      appBaseUrl: runtime.appBaseUrl,
+      allowSessionToken: false,
+    });
+  }
+
+  const record = recordFromPayload(payload, existing, new Date());
+  await runtime.installations.put(record);
+  logEvent('info', 'installed', {
+    clientKey,
+    kind: existing === null ? 'first-install' : existing.state === 'installed' ? 'reinstall' : 'install-after-uninstall',
+  });
+  return c.body(null, 204);
+}
+
+async function handleUninstalled(c: Context<ConnectEnv>): Promise<Response> {
+  const runtime = c.get('connect');
+  const request = receivedRequest(c);
+
+  const body = await readJsonBody(c.req.raw);
+  if (!isRecord(body)) {
+    throw new ConnectError('invalid_payload', 'The uninstalled payload must be a JSON object.');
+  }
+
+  const token = decodeRequestToken(request);
+  const clientKey = token.claims.iss as string;
+  if (body.clientKey !== undefined && body.clientKey !== clientKey) {
+    throw new ConnectError('issuer_mismatch', 'The JWT issuer (iss) differs from the payload clientKey.', {
+      clientKey,
+    });
+  }
+
+  const record = await runtime.installations.get(clientKey);
+  if (record === null) {
+    throw new ConnectError('unknown_installation', 'No installation exists for the JWT issuer (clientKey).', {
+      clientKey,
+    });
+  }
+  await verifyTokenForRecord(token, record, request, {
+    appBaseUrl: runtime.appBaseUrl,
+    allowSessionToken: false,
+  });
+
+  if (record.state === 'uninstalled') {
+    logEvent('info', 'uninstalled', { clientKey, repeated: true });
+    return c.body(null, 204);
+  }
+
+  await runtime.installations.markUninstalled(record, new Date());
+  logEvent('info', 'uninstalled', { clientKey });
+  return c.body(null, 204);
+}

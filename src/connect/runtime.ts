@@ -1,0 +1,50 @@
+/**
+ * Per-request framework state: the bindings a Connect app needs, and the
+ * settings derived from them once per isolate.
+ */
+import { parseAllowList, type AllowList } from './allow-list';
+import type { AppDescriptor } from './descriptor';
+import { resolveAppBaseUrl } from './descriptor';
+import { InstallationStore } from './installations';
+import { setLogLevel } from './log';
+
+/** Worker bindings the framework reads. Apps extend this with their own. */
+export interface ConnectBindings {
+  CONNECT_KV: KVNamespace;
+  /** Public HTTPS URL of the worker; empty means the request's origin. */
+  APP_BASE_URL?: string;
+  /** Comma-separated origins accepted as installation base URLs. */
+  ALLOWED_BASE_URLS?: string;
+  /** Lowest log level written: debug, info, warn or error. */
+  LOG_LEVEL?: string;
+}
+
+/** What the framework's middleware and routes share for one request. */
+export interface ConnectRuntime {
+  readonly descriptor: Readonly<AppDescriptor>;
+  readonly appBaseUrl: string;
+  readonly allowList: AllowList;
+  readonly installations: InstallationStore;
+  readonly kv: KVNamespace;
+}
+
+/** Hono environment of the framework's routes. */
+export interface ConnectEnv<Bindings extends ConnectBindings = ConnectBindings> {
+  Bindings: Bindings;
+  Variables: { connect: ConnectRuntime };
+}
+
+export function createRuntime(
+  descriptor: Readonly<AppDescriptor>,
+  bindings: ConnectBindings,
+  requestUrl: string,
+): ConnectRuntime {
+  setLogLevel(bindings.LOG_LEVEL);
+  return {
+    descriptor,
+    appBaseUrl: resolveAppBaseUrl(bindings.APP_BASE_URL, requestUrl),
+    allowList: parseAllowList(bindings.ALLOWED_BASE_URLS),
+    installations: new InstallationStore(bindings.CONNECT_KV),
+    kv: bindings.CONNECT_KV,
+  };
+}
