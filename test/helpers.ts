@@ -4,7 +4,6 @@
  * so a test can also build headers the framework would never produce.
  */
 import { env } from 'cloudflare:workers';
-import { Hono } from 'hono';
 import {
   ANY_EVENT,
   authenticate,
@@ -180,8 +179,13 @@ export interface SendOptions {
 }
 
 /** Sends a request to an app built on the framework, with the test bindings. */
+/** Anything with Hono's `request` method, whatever its bindings type. */
+interface RequestableApp {
+  request(input: string, init: RequestInit, bindings: ConnectBindings, executionCtx?: ExecutionContext): Response | Promise<Response>;
+}
+
 export async function send(
-  app: { request: Hono['request'] },
+  app: RequestableApp,
   method: string,
   path: string,
   options: SendOptions = {},

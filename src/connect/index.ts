@@ -4,6 +4,7 @@
  * under Node for tools, the simulator and benchmarks.
  */
 export { createConnectApp, renderError, DESCRIPTOR_PATH, type ConnectAppOptions } from './app';
+export { connectPageHeaders } from './page-headers';
 export {
   authenticate,
   issueSessionToken,

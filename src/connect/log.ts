@@ -31,7 +31,7 @@ export function logEvent(level: LogLevel, event: string, fields: LogFields = {})
 
   const line: Record<string, unknown> = { level, event };
   for (const [name, value] of Object.entries(fields)) {
-    if (value === undefined) {
+    if (value === undefined || name === 'level' || name === 'event') {
       continue;
     }
     line[name] = REDACTED_FIELD_PATTERN.test(name) ? '[redacted]' : value;

@@ -68,14 +68,14 @@ export class WebhookDispatcher {
 
     const handlers = [...(this.handlers.get(event) ?? []), ...(this.handlers.get(ANY_EVENT) ?? [])];
     if (handlers.length === 0) {
-      logEvent('debug', 'webhook_ignored', { clientKey, event });
+      logEvent('debug', 'webhook_ignored', { clientKey, webhookEvent: event });
       return c.body(null, 204);
     }
 
     const requestUuid = c.req.header('X-Request-UUID');
     const deliveryKey = webhookDeliveryKey(clientKey, await sha256Hex(requestUuid === undefined ? rawBody : `${event}\n${requestUuid}`));
     if (await isDuplicateDelivery(c, deliveryKey)) {
-      logEvent('info', 'webhook_duplicate', { clientKey, event, requestUuid });
+      logEvent('info', 'webhook_duplicate', { clientKey, webhookEvent: event, requestUuid });
       return c.body(null, 204);
     }
 
@@ -139,7 +139,7 @@ async function runHandlers(
       await handler(delivery, c);
     } catch (error) {
       failed = true;
-      const fields = { clientKey: delivery.clientKey, event: delivery.event, reason: errorName(error) };
+      const fields = { clientKey: delivery.clientKey, webhookEvent: delivery.event, reason: errorName(error) };
       logEvent('error', 'webhook_handler_failed', error instanceof ConnectError ? { ...fields, code: error.code } : fields);
     }
   }
