@@ -1,7 +1,7 @@
 /**
  * Builds the Hono app of a Connect add-on: descriptor route, lifecycle routes,
  * per-request framework state, and error handling that turns every failure
- * into a clear 4xx/5xx answer and one structured log line.
+ * into a clear 4xx/5xx response and one structured log line.
  */
 import { Hono, type Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
@@ -43,8 +43,9 @@ export function createConnectApp<Bindings extends ConnectBindings = ConnectBindi
 }
 
 /**
- * Answers a failed request. ConnectError messages are safe to show; any other
- * error gets a generic 500 because its message may contain input or a token.
+ * Renders the response to a failed request. ConnectError messages are safe to
+ * show. Any other error gets a generic 500, because its message may contain
+ * input or a token.
  */
 export function renderError(error: Error, c: Context): Response {
   const path = new URL(c.req.url).pathname;

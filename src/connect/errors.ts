@@ -5,7 +5,7 @@
  * a hono/jwt error message (those embed the whole token).
  */
 
-/** Stable error codes and the HTTP status each one is answered with. */
+/** Stable error codes and the HTTP status of the response for each. */
 export const CONNECT_ERROR_STATUS = {
   // 400: the request itself is malformed.
   invalid_request: 400,

@@ -14,7 +14,7 @@ import type { Context, Hono } from 'hono';
 import { receivedRequest } from './authenticate';
 import { ConnectError } from './errors';
 import { isRecord, validateInstalledPayload } from './installation-payload';
-import { recordFromPayload } from './installations';
+import { recordFromPayload, type InstallationRecord } from './installations';
 import { logEvent } from './log';
 import { readJsonBody } from './request-body';
 import type { ConnectEnv } from './runtime';
@@ -59,11 +59,15 @@ async function handleInstalled(c: Context<ConnectEnv>): Promise<Response> {
 
   const record = recordFromPayload(payload, existing, new Date());
   await runtime.installations.put(record);
-  logEvent('info', 'installed', {
-    clientKey,
-    kind: existing === null ? 'first-install' : existing.state === 'installed' ? 'reinstall' : 'install-after-uninstall',
-  });
+  logEvent('info', 'installed', { clientKey, kind: installKind(existing) });
   return c.body(null, 204);
+}
+
+function installKind(existing: InstallationRecord | null): string {
+  if (existing === null) {
+    return 'first-install';
+  }
+  return existing.state === 'installed' ? 'reinstall' : 'install-after-uninstall';
 }
 
 async function handleUninstalled(c: Context<ConnectEnv>): Promise<Response> {

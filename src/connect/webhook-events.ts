@@ -93,7 +93,12 @@ export function describePushChanges(changes: readonly PushChange[]): RefUpdate[]
       continue;
     }
 
-    const kind = change.new === null ? 'deleted' : change.old === null ? 'created' : 'updated';
+    let kind: RefUpdate['kind'] = 'updated';
+    if (change.new === null) {
+      kind = 'deleted';
+    } else if (change.old === null) {
+      kind = 'created';
+    }
     const update: RefUpdate = {
       kind,
       refType: reference.type,

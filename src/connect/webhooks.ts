@@ -1,7 +1,7 @@
 /**
  * Webhook route helper: verifies the Connect JWT (with qsh), reads the event
  * from the `{event, data}` envelope, falls back to the `X-Event-Key` header
- * and the bare body, answers 204 at once and runs the handlers under
+ * and the bare body, responds 204 at once and runs the handlers under
  * `executionCtx.waitUntil`, so Bitbucket's 10-second delivery timeout is met.
  * https://developer.atlassian.com/cloud/bitbucket/modules/webhook/
  *
