@@ -14,5 +14,7 @@ export default defineConfig({
   ],
   test: {
     include: ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts'],
+    // Starts the Bitbucket simulators on loopback in Node before the tests run.
+    globalSetup: ['./test/global-setup.ts'],
   },
 });
