@@ -19,12 +19,16 @@ import { logEvent } from './log';
 import { createQueryStringHash } from './qsh';
 import { GRANT_TOKEN_LIFETIME_SECONDS } from './token-exchange';
 import { backoffDelayMs, resolveRetryPolicy, retryDelayMs, sleep as defaultSleep, type RetryPolicy } from './http-retry';
-import { readResponseText, responseError, timeoutError, transportError } from './bitbucket-errors';
+import { invalidResponseError, readResponseText, responseError, timeoutError, transportError } from './bitbucket-errors';
 import { withQuery, type QueryParameters } from './bitbucket-paths';
 
 export { bitbucketPath, encodePathSegment, withQuery, type QueryParameters } from './bitbucket-paths';
 
-/** Time allowed for one attempt of a request, until the response headers arrive. */
+/**
+ * Time allowed for one attempt of a request, until the response headers arrive.
+ * NOTE: the Fetch standard lets the same signal also abort a body that is still
+ * being read after the limit. Whether workerd does so is not tested here.
+ */
 export const BITBUCKET_REQUEST_TIMEOUT_MS = 10_000;
 
 /** Methods that are retried after a 5xx response or a network failure, because repeating them is harmless. */
@@ -165,7 +169,7 @@ export function createBitbucketClient(installation: Installation, options: Bitbu
         // The connection failed before any response arrived, as with a reset or refused connection.
         if (retrySafe && retries < policy.maxRetries) {
           const delayMs = backoffDelayMs(retries, policy, random);
-          logRetry(upperMethod, url, 0, retries, delayMs);
+          logRetry(upperMethod, url, undefined, retries, delayMs);
           retries += 1;
           await wait(delayMs);
           continue;
@@ -201,7 +205,7 @@ export function createBitbucketClient(installation: Installation, options: Bitbu
     }
   }
 
-  function logRetry(method: string, url: URL, status: number, retryIndex: number, delayMs: number): void {
+  function logRetry(method: string, url: URL, status: number | undefined, retryIndex: number, delayMs: number): void {
     logEvent('info', 'bitbucket_request_retry', { clientKey, method, path: url.pathname, status, retry: retryIndex + 1, delayMs });
   }
 
@@ -221,7 +225,7 @@ export function createBitbucketClient(installation: Installation, options: Bitbu
     return assertAllowedUrl(absolute, allowList, 'The Bitbucket API URL');
   }
 
-  function request(method: string, pathOrUrl: string, init: BitbucketRequestInit = {}): Promise<Response> {
+  async function request(method: string, pathOrUrl: string, init: BitbucketRequestInit = {}): Promise<Response> {
     return requestUrl(method, resolveUrl(pathOrUrl, init.query), init);
   }
 
@@ -246,11 +250,14 @@ export function createBitbucketClient(installation: Installation, options: Bitbu
     try {
       return JSON.parse(text);
     } catch (error) {
-      logEvent('warn', 'bitbucket_request_failed', { code: 'bitbucket_error', clientKey, method, path: url.pathname, status: response.status });
-      throw new ConnectError(
-        'bitbucket_error',
-        `Bitbucket returned HTTP ${response.status} for ${method} ${url.pathname} with a body that is not JSON (${response.headers.get('Content-Type') ?? 'no content type'}).`,
-        { clientKey, upstreamStatus: response.status, cause: error },
+      const contentType = response.headers.get('Content-Type') ?? 'no content type';
+      throw invalidResponseError(
+        `Bitbucket returned HTTP ${response.status} for ${method} ${url.pathname} with a body that is not JSON (${contentType}).`,
+        method,
+        url,
+        clientKey,
+        response.status,
+        error,
       );
     }
   }
@@ -264,34 +271,39 @@ export function createBitbucketClient(installation: Installation, options: Bitbu
       const response = await requestUrl('GET', url, { ...(init.headers === undefined ? {} : { headers: init.headers }) });
       const page = await readJson(response, 'GET', url);
       if (!isRecord(page) || !Array.isArray(page.values)) {
-        throw new ConnectError('bitbucket_error', `Bitbucket returned no "values" array for GET ${url.pathname}, so the response is not a paginated list.`, {
-          clientKey,
-          upstreamStatus: response.status,
-        });
+        const message = `Bitbucket returned no "values" array for GET ${url.pathname}, so the response is not a paginated list.`;
+        throw invalidResponseError(message, 'GET', url, clientKey, response.status);
       }
 
       for (const value of page.values) {
         yield value as T;
       }
 
-      url = nextPageUrl(page.next, url, visited);
+      url = nextPageUrl(page.next, url, response.status, visited);
     }
   }
 
-  /** Checks a page's `next` link; Bitbucket gives it as an absolute URL, used without change. */
-  function nextPageUrl(next: unknown, current: URL, visited: ReadonlySet<string>): URL | undefined {
+  /** Checks a page's `next` link, which Bitbucket gives as an absolute URL and which is used without change. */
+  function nextPageUrl(next: unknown, current: URL, status: number, visited: ReadonlySet<string>): URL | undefined {
     if (next === undefined || next === null) {
       return undefined;
     }
     if (typeof next !== 'string') {
-      throw new ConnectError('bitbucket_error', `The page of GET ${current.pathname} has a "next" link that is not a string.`, { clientKey });
+      const message = `The page of GET ${current.pathname} has a "next" link that is not a string.`;
+      throw invalidResponseError(message, 'GET', current, clientKey, status);
     }
 
-    const url = assertAllowedUrl(next, allowList, 'The "next" page URL');
+    let url: URL;
+    try {
+      url = assertAllowedUrl(next, allowList, 'The "next" page URL');
+    } catch (error) {
+      logEvent('warn', 'bitbucket_request_failed', { code: errorCode(error), clientKey, method: 'GET', path: current.pathname, status });
+      throw error;
+    }
+
     if (visited.has(url.href)) {
-      throw new ConnectError('bitbucket_error', `The "next" link of GET ${current.pathname} points to a page already read, so pagination stopped.`, {
-        clientKey,
-      });
+      const message = `The "next" link of GET ${current.pathname} points to a page already read, so pagination stopped.`;
+      throw invalidResponseError(message, 'GET', current, clientKey, status);
     }
     return url;
   }
@@ -325,6 +337,10 @@ function bearerTokenProvider(
     fetch: send,
     ...(options.now === undefined ? {} : { now: options.now }),
   });
+}
+
+function errorCode(error: unknown): string {
+  return error instanceof ConnectError ? error.code : 'unknown';
 }
 
 /** Releases a response body that is not read, so its connection can be reused. */

@@ -64,6 +64,19 @@ export function transportError(method: string, url: URL, clientKey: string, caus
   });
 }
 
+/** Builds the error for a successful response whose content is unusable, such as a page without `values`, and logs it. */
+export function invalidResponseError(
+  message: string,
+  method: string,
+  url: URL,
+  clientKey: string,
+  status: number,
+  cause?: unknown,
+): ConnectError {
+  logFailure('bitbucket_error', method, url, clientKey, status);
+  return new ConnectError('bitbucket_error', message, { clientKey, upstreamStatus: status, cause });
+}
+
 /** Reads a successful response's body; a timeout while reading becomes bitbucket_timeout. */
 export async function readResponseText(
   response: Response,
