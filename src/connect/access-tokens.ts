@@ -42,7 +42,7 @@ export const ACCESS_TOKEN_MEMORY_CACHE_SIZE = 500;
 /** A token as cached and as returned to callers. */
 export interface CachedAccessToken {
   readonly accessToken: string;
-  /** Expiry reported by Bitbucket, in epoch seconds. */
+  /** Expiry in epoch seconds: the time the grant JWT was signed plus Bitbucket's `expires_in`. */
   readonly expiresAt: number;
   /** Scopes Bitbucket granted, as listed in its response. */
   readonly scopes: readonly string[];
