@@ -3,7 +3,9 @@
  */
 import { createConnectApp, type ConnectBindings } from './connect';
 import { sampleDescriptor } from './app/descriptor';
+import { registerSampleRoutes } from './app/routes';
 
 const app = createConnectApp<ConnectBindings>({ descriptor: sampleDescriptor });
+registerSampleRoutes(app);
 
 export default app;

@@ -18,7 +18,7 @@ export const sampleDescriptor: AppDescriptor = {
       {
         key: 'repo-overview',
         name: { value: 'Overview on Workers' },
-        url: '/repo-overview?repoUuid={repository.uuid}&repoPath={repository.full_name}&userUuid={user.uuid}',
+        url: '/repo-overview?repoUuid={repository.uuid}&repoPath={repository.full_name}',
         location: 'org.bitbucket.repository.navigation',
         params: { auiIcon: 'aui-iconfont-doc' },
       },

@@ -5,6 +5,25 @@
  */
 export { createConnectApp, renderError, DESCRIPTOR_PATH, type ConnectAppOptions } from './app';
 export { connectPageHeaders } from './page-headers';
+export { bitbucketClient, type ContextClientOptions } from './context-client';
+export {
+  BITBUCKET_REQUEST_TIMEOUT_MS,
+  bitbucketPath,
+  createBitbucketClient,
+  encodePathSegment,
+  withQuery,
+  type BitbucketAuth,
+  type BitbucketClient,
+  type BitbucketClientOptions,
+  type BitbucketRequestInit,
+  type QueryParameters,
+} from './bitbucket-client';
+export {
+  ACCESS_TOKEN_EXPIRY_MARGIN_SECONDS,
+  createAccessTokenProvider,
+  type AccessTokenProvider,
+  type AccessTokenRestriction,
+} from './access-tokens';
 export {
   authenticate,
   issueSessionToken,

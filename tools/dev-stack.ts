@@ -1,0 +1,167 @@
+/**
+ * Starts the whole local flow: the Bitbucket simulator and the worker under
+ * `wrangler dev`, both on loopback, with the simulator's origin added to the
+ * worker's ALLOWED_BASE_URLS. Used by `npm start` and the end-to-end tests.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { startSimulator, type Simulator } from './simulator/index';
+
+const LOOPBACK_HOST = '127.0.0.1';
+const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** How long `wrangler dev` may take to serve the descriptor, in milliseconds. */
+const WORKER_READY_TIMEOUT_MS = 90_000;
+const WORKER_READY_POLL_MS = 250;
+
+/** Grace period between SIGTERM and SIGKILL when stopping wrangler, in milliseconds. */
+const WORKER_STOP_GRACE_MS = 5_000;
+
+export interface DevStackOptions {
+  /** Worker port; 0 picks a free one. */
+  appPort?: number;
+  /** Simulator port; 0 picks a free one. */
+  simulatorPort?: number;
+  /** Directory for wrangler's local KV; defaults to `.wrangler/state`. */
+  persistTo?: string;
+  /** Access token lifetime the simulator grants, in seconds. */
+  tokenLifetimeSeconds?: number;
+  /** Receives one line per step and the worker's output. */
+  log?: (line: string) => void;
+  /** Also pass the worker's own output to `log`. */
+  showWorkerOutput?: boolean;
+}
+
+export interface DevStack {
+  readonly appUrl: string;
+  readonly simulator: Simulator;
+  /** Stops the worker and the simulator; safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+export async function startDevStack(options: DevStackOptions = {}): Promise<DevStack> {
+  const log = options.log ?? (() => undefined);
+  const appPort = options.appPort === undefined || options.appPort === 0 ? await findFreePort() : options.appPort;
+  const appUrl = `http://${LOOPBACK_HOST}:${appPort}`;
+
+  const simulator = await startSimulator({
+    host: LOOPBACK_HOST,
+    port: options.simulatorPort ?? 0,
+    appBaseUrl: appUrl,
+    ...(options.tokenLifetimeSeconds === undefined ? {} : { tokenLifetimeSeconds: options.tokenLifetimeSeconds }),
+    log: (line) => log(`simulator: ${line}`),
+  });
+  log(`simulator listening on ${simulator.url}`);
+
+  let worker: ChildProcess | undefined;
+  const stop = async () => {
+    await stopProcess(worker);
+    worker = undefined;
+    await simulator.close();
+  };
+
+  try {
+    worker = spawnWorker(appPort, simulator.url, options, log);
+    await waitForWorker(appUrl, worker);
+    log(`worker listening on ${appUrl}`);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+
+  return { appUrl, simulator, stop };
+}
+
+function spawnWorker(port: number, simulatorUrl: string, options: DevStackOptions, log: (line: string) => void): ChildProcess {
+  const allowed = `https://bitbucket.org,https://api.bitbucket.org,${simulatorUrl}`;
+  const args = [
+    'wrangler',
+    'dev',
+    '--ip',
+    LOOPBACK_HOST,
+    '--port',
+    String(port),
+    '--inspector-port',
+    '0',
+    '--show-interactive-dev-session=false',
+    '--var',
+    `ALLOWED_BASE_URLS:${allowed}`,
+    '--var',
+    `APP_BASE_URL:http://${LOOPBACK_HOST}:${port}`,
+    ...(options.persistTo === undefined ? [] : ['--persist-to', options.persistTo]),
+  ];
+
+  const child = spawn('npx', args, {
+    cwd: PROJECT_ROOT,
+    // CLOUDFLARE_CF_FETCH_ENABLED=false stops Miniflare from fetching the Request.cf object from the internet.
+    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const forward = (chunk: Buffer) => {
+    if (options.showWorkerOutput === true) {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (line.trim() !== '') {
+          log(`worker: ${line}`);
+        }
+      }
+    }
+  };
+  child.stdout?.on('data', forward);
+  child.stderr?.on('data', forward);
+  return child;
+}
+
+async function waitForWorker(appUrl: string, worker: ChildProcess): Promise<void> {
+  const deadline = Date.now() + WORKER_READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (worker.exitCode !== null) {
+      throw new Error(`wrangler dev exited with code ${worker.exitCode} before serving ${appUrl}.`);
+    }
+    try {
+      const response = await fetch(`${appUrl}/atlassian-connect.json`);
+      if (response.ok) {
+        return;
+      }
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((resolve) => setTimeout(resolve, WORKER_READY_POLL_MS));
+  }
+  throw new Error(`wrangler dev did not serve ${appUrl}/atlassian-connect.json within ${WORKER_READY_TIMEOUT_MS / 1000} s.`);
+}
+
+/** Stops a detached child and its process group (npx, wrangler and workerd). */
+async function stopProcess(child: ChildProcess | undefined): Promise<void> {
+  if (child === undefined || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) {
+    return;
+  }
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  signalGroup(child.pid, 'SIGTERM');
+  const timer = setTimeout(() => signalGroup(child.pid as number, 'SIGKILL'), WORKER_STOP_GRACE_MS);
+  await exited;
+  clearTimeout(timer);
+  // workerd may outlive its parent for a moment; make sure the group is gone.
+  signalGroup(child.pid, 'SIGKILL');
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // The group has already exited.
+  }
+}
+
+export function findFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, LOOPBACK_HOST, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
