@@ -4,7 +4,7 @@
  */
 import { env } from 'cloudflare:workers';
 import { decode } from 'hono/jwt';
-import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   ACCESS_TOKEN_EXPIRY_MARGIN_SECONDS,
   cacheKey,
@@ -20,11 +20,12 @@ import { currentTimeSeconds } from '../../src/connect/jwt';
 import { sha256Hex } from '../../src/connect/qsh';
 import { installationCachePrefix } from '../../src/connect/storage-keys';
 import { pause, recordingFetch, useSimulator, type SimulatorFixture } from '../simulator-control';
+import { captureLogs } from '../log-capture';
 
 const TOKEN_PATH = '/site/oauth2/access_token';
 
 let fixture: SimulatorFixture;
-let logLines: string[];
+const logs = captureLogs();
 let demoRepositoryUuid: string;
 
 beforeAll(async () => {
@@ -36,16 +37,6 @@ beforeEach(async () => {
   await fixture.control.reset();
   await fixture.store.deleteCachedData(fixture.installation.clientKey);
 
-  logLines = [];
-  for (const method of ['log', 'warn', 'error'] as const) {
-    vi.spyOn(console, method).mockImplementation((line: unknown) => {
-      logLines.push(String(line));
-    });
-  }
-});
-
-afterEach(() => {
-  vi.restoreAllMocks();
 });
 
 /** Builds a provider with its own memory cache, as a fresh isolate would have. */
@@ -83,7 +74,7 @@ async function formBody(request: Request): Promise<string> {
 }
 
 function parsedLogLines(): Array<Record<string, unknown>> {
-  return logLines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  return logs.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
 describe('token exchange', () => {
@@ -192,8 +183,8 @@ describe('token exchange', () => {
     await fixture.control.addFailure({ path: TOKEN_PATH, status: 500 });
     await expect(provider().getAccessToken(fixture.installation, { scopes: ['account'] })).rejects.toThrow();
 
-    const output = logLines.join('\n');
-    expect(logLines.length).toBeGreaterThan(0);
+    const output = logs.lines.join('\n');
+    expect(logs.lines.length).toBeGreaterThan(0);
     expect(output).not.toContain(token.accessToken);
     expect(output).not.toContain(fixture.installation.sharedSecret);
   });

@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { verify } from 'hono/jwt';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Hono } from 'hono';
 import {
   CLOCK_SKEW_LEEWAY_SECONDS,
@@ -27,6 +27,7 @@ import {
   tokenFor,
   uniqueClientKey,
 } from '../helpers';
+import { captureLogs } from '../log-capture';
 
 const app = createTestApp();
 const CONFIG_QSH = '4110f6b968be70bb3e689493228875290dae22004f6145b5fe186d4564baf649';
@@ -56,18 +57,7 @@ function resolveClaims(claims: Record<string, unknown>): Record<string, unknown>
   return resolved;
 }
 
-let logLines: string[] = [];
-beforeEach(() => {
-  logLines = [];
-  for (const method of ['log', 'warn', 'error'] as const) {
-    vi.spyOn(console, method).mockImplementation((line: unknown) => {
-      logLines.push(String(line));
-    });
-  }
-});
-afterEach(() => {
-  vi.restoreAllMocks();
-});
+const logs = captureLogs();
 
 async function installed(secret = SECRET_OLD): Promise<string> {
   const clientKey = uniqueClientKey();
@@ -408,17 +398,17 @@ describe('rejections leak nothing', () => {
       expect(text).not.toContain(token.split('.')[1]);
       expect(text).not.toContain(SECRET_OLD);
     }
-    const logs = logLines.join('\n');
-    expect(logs).not.toContain(token.split('.')[1]);
-    expect(logs).not.toContain(SECRET_OLD);
+    const written = logs.lines.join('\n');
+    expect(written).not.toContain(token.split('.')[1]);
+    expect(written).not.toContain(SECRET_OLD);
   });
 
   it('logs one line per rejection with code and clientKey', async () => {
     const clientKey = await installed();
-    logLines = [];
+    logs.lines = [];
     const token = await tokenFor('GET', '/other', { clientKey });
     await send(app, 'GET', '/config', { token });
-    const lines = logLines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    const lines = logs.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(lines).toEqual([
       { level: 'warn', event: 'request_rejected', code: 'qsh_mismatch', status: 401, clientKey, method: 'GET', path: '/config' },
     ]);

@@ -5,7 +5,7 @@
  */
 import { env } from 'cloudflare:workers';
 import { decode } from 'hono/jwt';
-import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAccessTokenMemoryCache, createAccessTokenProvider } from '../../src/connect/access-tokens';
 import {
   bitbucketPath,
@@ -17,6 +17,7 @@ import { ConnectError } from '../../src/connect/errors';
 import { backoffDelayMs, DEFAULT_RETRY_POLICY, parseRetryAfterMs } from '../../src/connect/http-retry';
 import { createQueryStringHash } from '../../src/connect/qsh';
 import { pause, recordingFetch, recordingSleep, useSimulator, type SimulatorFixture } from '../simulator-control';
+import { captureLogs } from '../log-capture';
 
 const USER_PATH = '/2.0/user';
 const DEMO_REPOSITORY_PATH = '/2.0/repositories/test-workspace/demo-repo';
@@ -25,7 +26,7 @@ const DEMO_COMMIT_COUNT = 25;
 const RATE_LIMIT_TEXT = 'Rate limit for this resource has been exceeded';
 
 let fixture: SimulatorFixture;
-let logLines: string[];
+const logs = captureLogs();
 let demoRepositoryUuid: string;
 
 beforeAll(async () => {
@@ -38,16 +39,6 @@ beforeEach(async () => {
   await fixture.control.reset();
   await fixture.store.deleteCachedData(fixture.installation.clientKey);
 
-  logLines = [];
-  for (const method of ['log', 'warn', 'error'] as const) {
-    vi.spyOn(console, method).mockImplementation((line: unknown) => {
-      logLines.push(String(line));
-    });
-  }
-});
-
-afterEach(() => {
-  vi.restoreAllMocks();
 });
 
 /**
@@ -77,7 +68,7 @@ async function stats() {
 }
 
 function parsedLogLines(): Array<Record<string, unknown>> {
-  return logLines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  return logs.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
 describe('bearer auth', () => {
@@ -388,7 +379,7 @@ describe('errors and URLs', () => {
         status: 404,
       },
     ]);
-    expect(logLines.join('\n')).not.toContain(token.accessToken);
+    expect(logs.lines.join('\n')).not.toContain(token.accessToken);
   });
 
   it('rejects a URL off the allow-list', async () => {

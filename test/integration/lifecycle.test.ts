@@ -1,5 +1,5 @@
 import { env } from 'cloudflare:workers';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { InstallationStore } from '../../src/connect';
 import { accessTokenKey } from '../../src/connect/storage-keys';
 import {
@@ -16,25 +16,15 @@ import {
   tokenFor,
   uniqueClientKey,
 } from '../helpers';
+import { captureLogs } from '../log-capture';
 
 const app = createTestApp();
 const store = new InstallationStore(env.CONNECT_KV);
 
-let logLines: string[] = [];
-beforeEach(() => {
-  logLines = [];
-  for (const method of ['log', 'warn', 'error'] as const) {
-    vi.spyOn(console, method).mockImplementation((line: unknown) => {
-      logLines.push(String(line));
-    });
-  }
-});
-afterEach(() => {
-  vi.restoreAllMocks();
-});
+const logs = captureLogs();
 
 function rejectionLines(): Array<Record<string, unknown>> {
-  return logLines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.event === 'request_rejected');
+  return logs.lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.event === 'request_rejected');
 }
 
 async function install(clientKey: string, overrides: Record<string, unknown> = {}, token?: string) {
@@ -144,7 +134,7 @@ describe('installed payload validation', () => {
     const lines = rejectionLines();
     expect(lines).toHaveLength(1);
     expect(lines[0]?.code).toBe('wrong_app_key');
-    expect(logLines.join('\n')).not.toContain(SECRET_OLD);
+    expect(logs.lines.join('\n')).not.toContain(SECRET_OLD);
   });
 });
 

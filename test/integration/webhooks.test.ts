@@ -1,6 +1,6 @@
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { HTTPException } from 'hono/http-exception';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   connectPageHeaders,
   createConnectApp,
@@ -12,6 +12,7 @@ import {
 } from '../../src/connect';
 import webhookCases from '../fixtures/cases/bug-cases-2.json';
 import { nowSeconds, seedInstallation, send, signToken, testDescriptor, tokenFor, uniqueClientKey } from '../helpers';
+import { captureLogs } from '../log-capture';
 
 interface WebhookCase {
   id: string;
@@ -26,18 +27,7 @@ function webhookCase(id: string): WebhookCase {
   return found;
 }
 
-let logLines: string[] = [];
-beforeEach(() => {
-  logLines = [];
-  for (const method of ['log', 'warn', 'error'] as const) {
-    vi.spyOn(console, method).mockImplementation((line: unknown) => {
-      logLines.push(String(line));
-    });
-  }
-});
-afterEach(() => {
-  vi.restoreAllMocks();
-});
+const logs = captureLogs();
 
 /** An app whose push handler records deliveries and can be made to fail or wait. */
 function webhookApp() {
@@ -93,7 +83,7 @@ describe('webhook envelope', () => {
     });
     expect(response.status).toBe(204);
     expect(deliveries).toHaveLength(0);
-    expect(logLines.some((line) => line.includes('"webhook_ignored"'))).toBe(true);
+    expect(logs.lines.some((line) => line.includes('"webhook_ignored"'))).toBe(true);
   });
 
   it('rejects a body that names no event', async () => {
@@ -159,7 +149,7 @@ describe('C01 webhook retries and deferral', () => {
     const second = await deliver(app, clientKey, requests[1]!.body, headersOf(1));
     expect([first.status, second.status]).toEqual([204, 204]);
     expect(deliveries).toHaveLength(1);
-    expect(logLines.some((line) => line.includes('"webhook_handler_failed"'))).toBe(true);
+    expect(logs.lines.some((line) => line.includes('"webhook_handler_failed"'))).toBe(true);
   });
 
   it('answers before a slow handler finishes', async () => {
