@@ -8,7 +8,12 @@ export default defineConfig({
     cloudflareTest({
       wrangler: { configPath: './wrangler.toml' },
       miniflare: {
-        bindings: { APP_BASE_URL: 'https://app.example.com', LOG_LEVEL: 'debug' },
+        bindings: {
+          APP_BASE_URL: 'https://app.example.com',
+          LOG_LEVEL: 'debug',
+          // A key for tests only; production keys are Worker secrets.
+          CONNECT_ENCRYPTION_KEY: 'test-key:dGVzdC1rZXktZm9yLXdvcmtlcmQtdGVzdHMtb25seSE=',
+        },
       },
     }),
   ],

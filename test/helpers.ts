@@ -16,6 +16,7 @@ import {
   type ConnectBindings,
   type WebhookDelivery,
 } from '../src/connect';
+import { secretCipherFromBindings, type SecretCipher } from '../src/connect/secret-cipher';
 
 export const APP_KEY = 'test-app-key';
 export const APP_BASE_URL = 'https://app.example.com';
@@ -82,9 +83,15 @@ export function countingKv(kv: KVNamespace) {
   return { kv: wrapped, counts };
 }
 
+/** The cipher of the test bindings' CONNECT_ENCRYPTION_KEY. */
+export function testCipher(): SecretCipher {
+  return secretCipherFromBindings(env as unknown as ConnectBindings);
+}
+
 export function testBindings(overrides: Partial<ConnectBindings> = {}): ConnectBindings {
   return {
     CONNECT_KV: env.CONNECT_KV,
+    CONNECT_ENCRYPTION_KEY: (env as unknown as ConnectBindings).CONNECT_ENCRYPTION_KEY,
     APP_BASE_URL,
     ALLOWED_BASE_URLS: '',
     LOG_LEVEL: 'warn',
@@ -221,5 +228,5 @@ export async function seedInstallation(clientKey: string, secret = SECRET_OLD, k
   if (response.status !== 204) {
     throw new Error(`Seeding the installation failed with ${response.status}: ${await response.text()}`);
   }
-  return new InstallationStore(kv).get(clientKey);
+  return new InstallationStore(kv, testCipher).get(clientKey);
 }

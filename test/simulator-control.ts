@@ -8,6 +8,7 @@ import { inject } from 'vitest';
 import { parseAllowList, type AllowList } from '../src/connect/allow-list';
 import { validateInstalledPayload } from '../src/connect/installation-payload';
 import { InstallationStore, recordFromPayload, type Installation } from '../src/connect/installations';
+import { testCipher } from './helpers';
 import { SIMULATOR_APP_KEY, type SimulatorName } from './simulators';
 
 /** Counters from `GET /_sim/stats`, as far as these tests read them. */
@@ -87,7 +88,7 @@ export async function useSimulator(name: SimulatorName): Promise<SimulatorFixtur
   const payload = validateInstalledPayload(provided.installedPayload, { appKey: SIMULATOR_APP_KEY, allowList });
   const installation: Installation = { ...recordFromPayload(payload, null, new Date()), state: 'installed' };
 
-  const store = new InstallationStore(env.CONNECT_KV);
+  const store = new InstallationStore(env.CONNECT_KV, testCipher);
   await store.put(installation);
   return { control: new SimulatorControl(provided.url), installation, allowList, store };
 }

@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { DEVELOPMENT_ENCRYPTION_KEY } from '../src/connect/secret-cipher';
 import { startSimulator, type Simulator } from './simulator/index';
 
 const LOOPBACK_HOST = '127.0.0.1';
@@ -89,6 +90,9 @@ function spawnWorker(port: number, simulatorUrl: string, options: DevStackOption
     `ALLOWED_BASE_URLS:${allowed}`,
     '--var',
     `APP_BASE_URL:http://${LOOPBACK_HOST}:${port}`,
+    // The public development key: local KV data is throwaway, and the worker logs that it is in use.
+    '--var',
+    `CONNECT_ENCRYPTION_KEY:${DEVELOPMENT_ENCRYPTION_KEY}`,
     ...(options.persistTo === undefined ? [] : ['--persist-to', options.persistTo]),
   ];
 

@@ -11,7 +11,8 @@
  * Value of `cache:{clientKey}:access-token:{restrictionHash}` (JSON, see
  * storage-keys.ts for the key):
  * ```
- * { "accessToken", "expiresAt" (epoch seconds), "scopes": [granted scopes],
+ * { "encryptedAccessToken": { "kid", "iv", "ct" } (AES-GCM, bound to the KV key),
+ *   "expiresAt" (epoch seconds), "scopes": [granted scopes],
  *   "restriction": { "scopes": [sorted requested scopes], "repositoryUuid": "{uuid}" | null } }
  * ```
  */
@@ -21,6 +22,7 @@ import { isRecord } from './installation-payload';
 import { errorName, type Installation } from './installations';
 import { currentTimeSeconds } from './jwt';
 import { logEvent } from './log';
+import { isEncryptedValue, type EncryptedValue, type SecretCipher } from './secret-cipher';
 import { sha256Hex } from './qsh';
 import { accessTokenKey, kvExpirationTtl } from './storage-keys';
 import {
@@ -70,6 +72,8 @@ const isolateMemoryCache = createAccessTokenMemoryCache();
 
 export interface AccessTokenProviderOptions {
   readonly kv: KVNamespace;
+  /** Encrypts the token in KV, bound to its KV key. */
+  readonly cipher: SecretCipher;
   /** Origins the token endpoint may be on; the installation's baseUrl is checked against it. */
   readonly allowList: AllowList;
   readonly fetch?: (request: Request) => Promise<Response>;
@@ -92,7 +96,7 @@ export interface AccessTokenProvider {
 }
 
 export function createAccessTokenProvider(options: AccessTokenProviderOptions): AccessTokenProvider {
-  const { kv, allowList } = options;
+  const { kv, allowList, cipher } = options;
   const send = options.fetch ?? ((request: Request) => fetch(request));
   const now = options.now ?? currentTimeSeconds;
   const timeoutMs = options.timeoutMs ?? TOKEN_EXCHANGE_TIMEOUT_MS;
@@ -131,7 +135,7 @@ export function createAccessTokenProvider(options: AccessTokenProviderOptions): 
     restriction: NormalizedRestriction,
     key: string,
   ): Promise<CachedAccessToken> {
-    const stored = await readKv(kv, key, restriction, installation.clientKey);
+    const stored = await readKv(kv, cipher, key, restriction, installation.clientKey);
     if (stored !== undefined && isUsable(stored, now())) {
       writeMemory(memory, key, stored);
       return stored;
@@ -146,7 +150,7 @@ export function createAccessTokenProvider(options: AccessTokenProviderOptions): 
     }
 
     writeMemory(memory, key, token);
-    await writeKv(kv, key, token, now(), installation.clientKey);
+    await writeKv(kv, cipher, key, token, now(), installation.clientKey);
     return token;
   }
 
@@ -162,7 +166,7 @@ export function createAccessTokenProvider(options: AccessTokenProviderOptions): 
       memory.tokens.delete(key);
     }
 
-    const stored = await readKv(kv, key, normalized, installation.clientKey);
+    const stored = await readKv(kv, cipher, key, normalized, installation.clientKey);
     if (stored?.accessToken !== accessToken) {
       return;
     }
@@ -216,6 +220,7 @@ function writeMemory(memory: AccessTokenMemoryCache, key: string, token: CachedA
 /** Reads a cached token; a failed read or an invalid value counts as a miss, since the cache is optional. */
 async function readKv(
   kv: KVNamespace,
+  cipher: SecretCipher,
   key: string,
   restriction: NormalizedRestriction,
   clientKey: string,
@@ -231,11 +236,18 @@ async function readKv(
   if (value === null) {
     return undefined;
   }
-  if (!isCachedAccessToken(value) || !sameRestriction(value.restriction, restriction)) {
+  if (!isStoredAccessToken(value) || !sameRestriction(value.restriction, restriction)) {
     logEvent('warn', 'access_token_cache_value_invalid', { clientKey });
     return undefined;
   }
-  return value;
+
+  const { encryptedAccessToken, ...rest } = value;
+  try {
+    return { ...rest, accessToken: await cipher.decrypt(encryptedAccessToken, key) };
+  } catch (error) {
+    logEvent('warn', 'access_token_cache_value_unreadable', { clientKey, reason: errorName(error) });
+    return undefined;
+  }
 }
 
 /**
@@ -246,6 +258,7 @@ async function readKv(
  */
 async function writeKv(
   kv: KVNamespace,
+  cipher: SecretCipher,
   key: string,
   token: CachedAccessToken,
   nowSeconds: number,
@@ -257,19 +270,24 @@ async function writeKv(
   }
 
   try {
-    await kv.put(key, JSON.stringify(token), { expirationTtl });
+    const { accessToken, ...rest } = token;
+    const stored: StoredAccessToken = { ...rest, encryptedAccessToken: await cipher.encrypt(accessToken, key) };
+    await kv.put(key, JSON.stringify(stored), { expirationTtl });
   } catch (error) {
     logEvent('warn', 'access_token_cache_write_failed', { clientKey, reason: errorName(error) });
   }
 }
 
-function isCachedAccessToken(value: unknown): value is CachedAccessToken {
+/** A token as stored in KV: the token itself is encrypted and bound to its KV key. */
+type StoredAccessToken = Omit<CachedAccessToken, 'accessToken'> & { readonly encryptedAccessToken: EncryptedValue };
+
+function isStoredAccessToken(value: unknown): value is StoredAccessToken {
   if (!isRecord(value) || !isRecord(value.restriction)) {
     return false;
   }
   const { restriction } = value;
   return (
-    typeof value.accessToken === 'string' &&
+    isEncryptedValue(value.encryptedAccessToken) &&
     typeof value.expiresAt === 'number' &&
     Array.isArray(value.scopes) &&
     Array.isArray(restriction.scopes) &&

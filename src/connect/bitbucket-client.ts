@@ -16,6 +16,7 @@ import { isRecord } from './installation-payload';
 import type { Installation } from './installations';
 import { currentTimeSeconds, signConnectToken } from './jwt';
 import { logEvent } from './log';
+import type { SecretCipher } from './secret-cipher';
 import { createQueryStringHash } from './qsh';
 import { GRANT_TOKEN_LIFETIME_SECONDS } from './token-exchange';
 import { backoffDelayMs, resolveRetryPolicy, retryDelayMs, sleep as defaultSleep, type RetryPolicy } from './http-retry';
@@ -54,6 +55,8 @@ export interface BitbucketClientOptions {
   /** Access token source for bearer auth; one is built on `kv` when this is missing. */
   readonly tokens?: AccessTokenProvider;
   readonly kv?: KVNamespace;
+  /** Encrypts the access tokens cached in `kv`; required with `kv`. */
+  readonly cipher?: SecretCipher;
   /** Scopes and repository the access token is limited to. */
   readonly restriction?: AccessTokenRestriction;
   readonly fetch?: (request: Request) => Promise<Response>;
@@ -328,11 +331,12 @@ function bearerTokenProvider(
   if (options.tokens !== undefined) {
     return options.tokens;
   }
-  if (options.kv === undefined) {
-    throw new ConnectError('configuration_error', 'Bearer auth needs an access token provider: pass `tokens` or `kv`.');
+  if (options.kv === undefined || options.cipher === undefined) {
+    throw new ConnectError('configuration_error', 'Bearer auth needs an access token provider: pass `tokens`, or `kv` and `cipher`.');
   }
   return createAccessTokenProvider({
     kv: options.kv,
+    cipher: options.cipher,
     allowList: options.allowList,
     fetch: send,
     ...(options.now === undefined ? {} : { now: options.now }),

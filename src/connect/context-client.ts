@@ -7,7 +7,7 @@ import type { Context } from 'hono';
 import type { AuthenticatedEnv } from './authenticate';
 import { createBitbucketClient, type BitbucketClient, type BitbucketClientOptions } from './bitbucket-client';
 
-export type ContextClientOptions = Omit<BitbucketClientOptions, 'allowList' | 'kv'>;
+export type ContextClientOptions = Omit<BitbucketClientOptions, 'allowList' | 'kv' | 'cipher'>;
 
 export function bitbucketClient(c: Context<AuthenticatedEnv>, options: ContextClientOptions = {}): BitbucketClient {
   const runtime = c.get('connect');
@@ -15,5 +15,6 @@ export function bitbucketClient(c: Context<AuthenticatedEnv>, options: ContextCl
     ...options,
     allowList: runtime.allowList,
     kv: runtime.kv,
+    cipher: runtime.cipher(),
   });
 }

@@ -3,23 +3,34 @@
  * lifecycle routes and read by request authentication. Key layout and TTLs
  * are documented in storage-keys.ts.
  *
- * Value shape of `installation:{clientKey}` (JSON, no TTL):
+ * Value shape of `installation:{clientKey}` (JSON, no TTL), version 2:
  * ```
- * { "version": 1, "clientKey", "key", "sharedSecret", "baseUrl", "baseApiUrl",
+ * { "version": 2, "clientKey", "key", "baseUrl", "baseApiUrl",
+ *   "encryptedSharedSecret": { "kid", "iv", "ct" },
  *   "productType": "bitbucket", "principal": {...}, "user"?: {...}, "publicKey"?,
  *   "extra": {...unknown payload fields},
  *   "state": "installed" | "uninstalled",
  *   "installedAt", "updatedAt", "uninstalledAt"? (ISO 8601) }
  * ```
+ * The sharedSecret is encrypted with AES-GCM (secret-cipher.ts), bound to the
+ * record's KV key. Version 1 records, written before encryption existed, hold
+ * `sharedSecret` in plain text; they are read as they are and encrypted when
+ * the record is next written (re-install or uninstall).
+ *
  * An uninstalled record keeps its sharedSecret: Bitbucket signs the next
  * install of the same clientKey with it.
  */
 import { ConnectError } from './errors';
 import { isRecord, type InstalledPayload, type Principal } from './installation-payload';
 import { logEvent } from './log';
+import { isEncryptedValue, type SecretCipher } from './secret-cipher';
 import { installationCachePrefix, installationKey, installationKeyPrefix } from './storage-keys';
 
+/** Version of the in-memory record shape. */
 export const INSTALLATION_RECORD_VERSION = 1;
+
+/** Version written to KV: 2 has the sharedSecret encrypted. */
+export const STORED_RECORD_VERSION = 2;
 
 /** Wait before the one retry of a failed KV write; KV allows one write per second per key. */
 const KV_WRITE_RETRY_DELAY_MS = 1100;
@@ -72,31 +83,37 @@ export function recordFromPayload(
   };
 }
 
-export class InstallationStore {
-  constructor(private readonly kv: KVNamespace) {}
+/** Supplies the cipher when a secret is first read or written, so routes without secrets work without a key. */
+export type CipherSource = () => SecretCipher;
 
-  /** Reads a record; a stored value that is not a valid record is reported and treated as absent. */
+export class InstallationStore {
+  constructor(
+    private readonly kv: KVNamespace,
+    private readonly cipher: CipherSource,
+  ) {}
+
+  /**
+   * Reads a record. A stored value that is not a valid record, or whose
+   * secret fails to decrypt, is an error rather than "absent": treating it as
+   * absent would let an unsigned first install replace it.
+   */
   async get(clientKey: string): Promise<InstallationRecord | null> {
-    let value: unknown;
+    let text: string | null;
     try {
-      value = await this.kv.get(installationKey(clientKey), 'json');
+      text = await this.kv.get(installationKey(clientKey), 'text');
     } catch (error) {
       logEvent('error', 'kv_read_failed', { clientKey, reason: errorName(error) });
       throw new ConnectError('storage_failed', 'Reading the installation from KV failed.', { clientKey, cause: error });
     }
 
-    if (value === null) {
+    if (text === null) {
       return null;
     }
-    if (!isInstallationRecord(value)) {
-      logEvent('error', 'installation_record_invalid', { clientKey });
-      return null;
-    }
-    return value;
+    return decodeInstallationRecord(text, clientKey, this.cipher);
   }
 
   async put(record: InstallationRecord): Promise<void> {
-    await this.write(record.clientKey, JSON.stringify(record));
+    await this.write(record.clientKey, await encodeInstallationRecord(record, this.cipher()));
   }
 
   /** Marks an installation uninstalled, keeping its secret, and deletes its cached data. */
@@ -177,12 +194,55 @@ export function isInstalled(record: InstallationRecord | null): record is Instal
   return record?.state === 'installed';
 }
 
-function isInstallationRecord(value: unknown): value is InstallationRecord {
+/** Serializes a record for KV with its sharedSecret encrypted; also used for bulk files. */
+export async function encodeInstallationRecord(record: InstallationRecord, cipher: SecretCipher): Promise<string> {
+  const { sharedSecret, version: _version, ...rest } = record;
+  const encryptedSharedSecret = await cipher.encrypt(sharedSecret, installationKey(record.clientKey));
+  return JSON.stringify({ ...rest, version: STORED_RECORD_VERSION, encryptedSharedSecret });
+}
+
+/** Parses a stored record of version 1 (plain secret) or 2 (encrypted secret). */
+export async function decodeInstallationRecord(
+  text: string,
+  clientKey: string,
+  cipher: CipherSource,
+): Promise<InstallationRecord> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = undefined;
+  }
+  if (!isRecord(value) || !hasRecordFields(value, clientKey)) {
+    logEvent('error', 'installation_record_invalid', { clientKey });
+    throw new ConnectError('storage_failed', 'The stored installation record is invalid.', { clientKey });
+  }
+
+  if (value.version === INSTALLATION_RECORD_VERSION && typeof value.sharedSecret === 'string') {
+    return value as unknown as InstallationRecord;
+  }
+  if (value.version === STORED_RECORD_VERSION && isEncryptedValue(value.encryptedSharedSecret)) {
+    const { encryptedSharedSecret, ...rest } = value;
+    let sharedSecret: string;
+    try {
+      sharedSecret = await cipher().decrypt(encryptedSharedSecret, installationKey(clientKey));
+    } catch (error) {
+      if (error instanceof ConnectError) {
+        logEvent('error', 'installation_secret_unreadable', { clientKey, code: error.code });
+        throw new ConnectError(error.code, error.message, { clientKey, cause: error });
+      }
+      throw error;
+    }
+    return { ...rest, version: INSTALLATION_RECORD_VERSION, sharedSecret } as unknown as InstallationRecord;
+  }
+
+  logEvent('error', 'installation_record_invalid', { clientKey });
+  throw new ConnectError('storage_failed', 'The stored installation record has an unknown version.', { clientKey });
+}
+
+function hasRecordFields(value: Record<string, unknown>, clientKey: string): boolean {
   return (
-    isRecord(value) &&
-    value.version === INSTALLATION_RECORD_VERSION &&
-    typeof value.clientKey === 'string' &&
-    typeof value.sharedSecret === 'string' &&
+    value.clientKey === clientKey &&
     typeof value.baseUrl === 'string' &&
     typeof value.baseApiUrl === 'string' &&
     (value.state === 'installed' || value.state === 'uninstalled')

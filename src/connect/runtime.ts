@@ -7,6 +7,7 @@ import type { AppDescriptor } from './descriptor';
 import { resolveAppBaseUrl } from './descriptor';
 import { InstallationStore } from './installations';
 import { setLogLevel } from './log';
+import { secretCipherFromBindings, type SecretCipher } from './secret-cipher';
 
 /** Worker bindings the framework reads. Apps extend this with their own. */
 export interface ConnectBindings {
@@ -17,6 +18,10 @@ export interface ConnectBindings {
   ALLOWED_BASE_URLS?: string;
   /** Lowest log level written: debug, info, warn or error. */
   LOG_LEVEL?: string;
+  /** Secret `<key id>:<base64 of 32 bytes>` that encrypts shared secrets and tokens in KV. */
+  CONNECT_ENCRYPTION_KEY?: string;
+  /** Secret, comma-separated keys of the same form that still decrypt after a rotation. */
+  CONNECT_ENCRYPTION_OLD_KEYS?: string;
 }
 
 /** What the framework's middleware and routes share for one request. */
@@ -26,6 +31,8 @@ export interface ConnectRuntime {
   readonly allowList: AllowList;
   readonly installations: InstallationStore;
   readonly kv: KVNamespace;
+  /** The KV cipher; throws a configuration error when no key is set. */
+  readonly cipher: () => SecretCipher;
 }
 
 /** Hono environment of the framework's routes. */
@@ -40,11 +47,13 @@ export function createRuntime(
   requestUrl: string,
 ): ConnectRuntime {
   setLogLevel(bindings.LOG_LEVEL);
+  const cipher = () => secretCipherFromBindings(bindings);
   return {
     descriptor,
     appBaseUrl: resolveAppBaseUrl(bindings.APP_BASE_URL, requestUrl),
     allowList: parseAllowList(bindings.ALLOWED_BASE_URLS),
-    installations: new InstallationStore(bindings.CONNECT_KV),
+    installations: new InstallationStore(bindings.CONNECT_KV, cipher),
     kv: bindings.CONNECT_KV,
+    cipher,
   };
 }

@@ -20,6 +20,8 @@ import { currentTimeSeconds } from '../../src/connect/jwt';
 import { sha256Hex } from '../../src/connect/qsh';
 import { installationCachePrefix } from '../../src/connect/storage-keys';
 import { pause, recordingFetch, useSimulator, type SimulatorFixture } from '../simulator-control';
+import type { EncryptedValue } from '../../src/connect/secret-cipher';
+import { testCipher } from '../helpers';
 import { captureLogs } from '../log-capture';
 
 const TOKEN_PATH = '/site/oauth2/access_token';
@@ -43,6 +45,7 @@ beforeEach(async () => {
 function provider(overrides: Partial<AccessTokenProviderOptions> = {}) {
   return createAccessTokenProvider({
     kv: env.CONNECT_KV,
+    cipher: testCipher(),
     allowList: fixture.allowList,
     memoryCache: createAccessTokenMemoryCache(),
     ...overrides,
@@ -196,10 +199,21 @@ describe('token cache', () => {
     const token = await provider().getAccessToken(fixture.installation);
 
     const key = await cacheKey(fixture.installation.clientKey, normalizeRestriction());
-    const stored = await env.CONNECT_KV.get<CachedAccessToken>(key, 'json');
-    expect(stored).toEqual(token);
-    expect(stored?.expiresAt).toBeGreaterThanOrEqual(before + 7200);
-    expect(stored?.restriction).toEqual({ scopes: [], repositoryUuid: null });
+    const raw = (await env.CONNECT_KV.get(key, 'text')) ?? '';
+    const stored = JSON.parse(raw) as Omit<CachedAccessToken, 'accessToken'> & { encryptedAccessToken: EncryptedValue };
+    expect(raw).not.toContain(token.accessToken);
+    expect(await testCipher().decrypt(stored.encryptedAccessToken, key)).toBe(token.accessToken);
+    expect(stored.expiresAt).toBe(token.expiresAt);
+    expect(stored.expiresAt).toBeGreaterThanOrEqual(before + 7200);
+    expect(stored.restriction).toEqual({ scopes: [], repositoryUuid: null });
+  });
+
+  it('cannot decrypt a token copied to another key', async () => {
+    await provider().getAccessToken(fixture.installation);
+    const key = await cacheKey(fixture.installation.clientKey, normalizeRestriction());
+    const other = await cacheKey(fixture.installation.clientKey, normalizeRestriction({ scopes: ['account'] }));
+    const stored = JSON.parse((await env.CONNECT_KV.get(key, 'text')) ?? '{}') as { encryptedAccessToken: EncryptedValue };
+    await expect(testCipher().decrypt(stored.encryptedAccessToken, other)).rejects.toThrow(ConnectError);
   });
 
   it('sets the KV TTL to lifetime minus margin', async () => {

@@ -25,6 +25,7 @@ import {
   signToken,
   testBindings,
   tokenFor,
+  testCipher,
   uniqueClientKey,
 } from '../helpers';
 import { captureLogs } from '../log-capture';
@@ -496,7 +497,7 @@ describe('recorded jwt bug cases', () => {
 
   it('B24 rejects an unsigned re-install and one signed with the body secret', async () => {
     const clientKey = await installFixture();
-    const store = new InstallationStore(env.CONNECT_KV);
+    const store = new InstallationStore(env.CONNECT_KV, testCipher);
     const unsigned = await send(app, 'POST', '/installed', { body: installedPayload(clientKey, { sharedSecret: 'attacker-secret-0000000' }) });
     expect(unsigned.status).toBe(401);
     const bodySigned = await send(app, 'POST', '/installed', {

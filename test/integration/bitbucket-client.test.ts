@@ -17,6 +17,7 @@ import { ConnectError } from '../../src/connect/errors';
 import { backoffDelayMs, DEFAULT_RETRY_POLICY, parseRetryAfterMs } from '../../src/connect/http-retry';
 import { createQueryStringHash } from '../../src/connect/qsh';
 import { pause, recordingFetch, recordingSleep, useSimulator, type SimulatorFixture } from '../simulator-control';
+import { testCipher } from '../helpers';
 import { captureLogs } from '../log-capture';
 
 const USER_PATH = '/2.0/user';
@@ -50,6 +51,7 @@ function client(overrides: Partial<BitbucketClientOptions> = {}) {
   const sleeper = recordingSleep();
   const tokens = createAccessTokenProvider({
     kv: env.CONNECT_KV,
+    cipher: testCipher(),
     allowList: fixture.allowList,
     memoryCache: createAccessTokenMemoryCache(),
   });

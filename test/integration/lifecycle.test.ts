@@ -14,12 +14,13 @@ import {
   signToken,
   testBindings,
   tokenFor,
+  testCipher,
   uniqueClientKey,
 } from '../helpers';
 import { captureLogs } from '../log-capture';
 
 const app = createTestApp();
-const store = new InstallationStore(env.CONNECT_KV);
+const store = new InstallationStore(env.CONNECT_KV, testCipher);
 
 const logs = captureLogs();
 
