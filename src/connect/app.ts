@@ -57,6 +57,7 @@ export function renderError(error: Error, c: Context): Response {
       status,
       clientKey: error.clientKey,
       upstreamStatus: error.upstreamStatus,
+      reason: error.reason,
       method: c.req.method,
       path,
     });

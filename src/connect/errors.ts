@@ -57,6 +57,8 @@ export interface ConnectErrorDetails {
   clientKey?: string;
   /** HTTP status that Bitbucket returned, for outbound failures. */
   upstreamStatus?: number;
+  /** Short machine-readable cause for the log line, such as `kv_read` or an error name. */
+  reason?: string;
   /** Original error, kept for `cause` but never rendered or logged verbatim. */
   cause?: unknown;
 }
@@ -66,6 +68,7 @@ export class ConnectError extends Error {
   readonly status: ConnectErrorStatus;
   readonly clientKey: string | undefined;
   readonly upstreamStatus: number | undefined;
+  readonly reason: string | undefined;
 
   constructor(code: ConnectErrorCode, message: string, details: ConnectErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -74,6 +77,7 @@ export class ConnectError extends Error {
     this.status = CONNECT_ERROR_STATUS[code];
     this.clientKey = details.clientKey;
     this.upstreamStatus = details.upstreamStatus;
+    this.reason = details.reason;
   }
 }
 

@@ -102,8 +102,11 @@ export class InstallationStore {
     try {
       text = await this.kv.get(installationKey(clientKey), 'text');
     } catch (error) {
-      logEvent('error', 'kv_read_failed', { clientKey, reason: errorName(error) });
-      throw new ConnectError('storage_failed', 'Reading the installation from KV failed.', { clientKey, cause: error });
+      throw new ConnectError('storage_failed', 'Reading the installation from KV failed.', {
+        clientKey,
+        cause: error,
+        reason: `kv_read:${errorName(error)}`,
+      });
     }
 
     if (text === null) {
@@ -181,10 +184,10 @@ export class InstallationStore {
     try {
       await this.kv.put(key, value);
     } catch (error) {
-      logEvent('error', 'kv_write_failed', { clientKey, reason: errorName(error) });
       throw new ConnectError('storage_failed', 'Writing the installation to KV failed; Bitbucket will retry.', {
         clientKey,
         cause: error,
+        reason: `kv_write:${errorName(error)}`,
       });
     }
   }
@@ -214,8 +217,10 @@ export async function decodeInstallationRecord(
     value = undefined;
   }
   if (!isRecord(value) || !hasRecordFields(value, clientKey)) {
-    logEvent('error', 'installation_record_invalid', { clientKey });
-    throw new ConnectError('storage_failed', 'The stored installation record is invalid.', { clientKey });
+    throw new ConnectError('storage_failed', 'The stored installation record is invalid.', {
+      clientKey,
+      reason: 'record_invalid',
+    });
   }
 
   if (value.version === INSTALLATION_RECORD_VERSION && typeof value.sharedSecret === 'string') {
@@ -228,16 +233,17 @@ export async function decodeInstallationRecord(
       sharedSecret = await cipher().decrypt(encryptedSharedSecret, installationKey(clientKey));
     } catch (error) {
       if (error instanceof ConnectError) {
-        logEvent('error', 'installation_secret_unreadable', { clientKey, code: error.code });
-        throw new ConnectError(error.code, error.message, { clientKey, cause: error });
+        throw new ConnectError(error.code, error.message, { clientKey, cause: error, reason: 'secret_unreadable' });
       }
       throw error;
     }
     return { ...rest, version: INSTALLATION_RECORD_VERSION, sharedSecret } as unknown as InstallationRecord;
   }
 
-  logEvent('error', 'installation_record_invalid', { clientKey });
-  throw new ConnectError('storage_failed', 'The stored installation record has an unknown version.', { clientKey });
+  throw new ConnectError('storage_failed', 'The stored installation record has an unknown version.', {
+    clientKey,
+    reason: 'record_version',
+  });
 }
 
 function hasRecordFields(value: Record<string, unknown>, clientKey: string): boolean {

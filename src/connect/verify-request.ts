@@ -121,7 +121,11 @@ async function withClientKey<T>(clientKey: string, action: () => Promise<T>): Pr
     return await action();
   } catch (error) {
     if (error instanceof ConnectError && error.clientKey === undefined) {
-      throw new ConnectError(error.code, error.message, { clientKey, cause: error.cause });
+      throw new ConnectError(error.code, error.message, {
+        clientKey,
+        cause: error.cause,
+        ...(error.reason === undefined ? {} : { reason: error.reason }),
+      });
     }
     throw error;
   }
