@@ -127,6 +127,16 @@ export function validateInstalledPayload(body: unknown, rules: PayloadRules): In
   };
 }
 
+/** Tests a value against the rules of validateClientKey without throwing, for callers with their own error. */
+export function isValidClientKey(value: unknown): value is string {
+  return (
+    typeof value === 'string' &&
+    value !== '' &&
+    value.length <= MAX_CLIENT_KEY_LENGTH &&
+    CLIENT_KEY_PATTERN.test(value)
+  );
+}
+
 /** Checks a clientKey's type, length and characters. */
 export function validateClientKey(value: unknown): string {
   if (typeof value !== 'string' || value === '') {

@@ -9,6 +9,8 @@
  */
 import { decode, sign, verify } from 'hono/jwt';
 import { ConnectError } from './errors';
+import { isValidClientKey } from './installation-payload';
+import { MAX_CLIENT_KEY_LENGTH } from './storage-keys';
 
 /** The only algorithm accepted or produced. The token header never chooses it. */
 export const CONNECT_JWT_ALGORITHM = 'HS256';
@@ -76,6 +78,16 @@ export function decodeUnverified(raw: string): UnverifiedToken {
   }
   if (typeof payload.iss !== 'string' || payload.iss === '') {
     throw new ConnectError('missing_claim', 'The JWT has no "iss" claim naming the installation (clientKey).');
+  }
+  // The issuer becomes a KV key before the signature is checked. A value that
+  // no install could have stored would otherwise fail the KV read with a 503:
+  // KV keys are at most 512 bytes, and encodeURIComponent throws on a lone
+  // UTF-16 surrogate.
+  if (!isValidClientKey(payload.iss)) {
+    throw new ConnectError(
+      'invalid_claim',
+      `The JWT "iss" claim is not a valid clientKey: expected 1 to ${MAX_CLIENT_KEY_LENGTH} printable ASCII characters without spaces.`,
+    );
   }
 
   return { raw, header, claims: payload };
