@@ -7,7 +7,7 @@
  * the decoded but unverified token, and the verified claims. Only verified
  * claims leave the authentication code.
  */
-import { decode, sign, verify } from 'hono/jwt';
+import { sign, verify } from 'hono/jwt';
 import { ConnectError } from './errors';
 import { isValidClientKey } from './installation-payload';
 import { MAX_CLIENT_KEY_LENGTH } from './storage-keys';
@@ -25,6 +25,9 @@ export const CLOCK_SKEW_LEEWAY_SECONDS = 30;
 const HMAC_KEY_CACHE_SIZE = 512;
 
 const BASE64URL_SEGMENT = /^[A-Za-z0-9_-]*$/;
+
+/** Fails on bytes that are not UTF-8, and keeps a byte order mark so that JSON.parse rejects it. */
+const strictUtf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Claims of a token whose signature has not been checked yet. */
 export interface UnverifiedToken {
@@ -58,15 +61,9 @@ export function decodeUnverified(raw: string): UnverifiedToken {
     throw new ConnectError('malformed_token', 'The JWT must be three base64url segments separated by dots.');
   }
 
-  let decoded: { header: unknown; payload: unknown };
-  try {
-    decoded = decode(raw);
-  } catch {
-    // hono/jwt's message contains the token, so it is dropped here.
-    throw new ConnectError('malformed_token', 'The JWT header or claims are not valid base64url-encoded JSON.');
-  }
-
-  const { header, payload } = decoded;
+  const [encodedHeader = '', encodedClaims = ''] = segments;
+  const header = decodeJsonSegment(encodedHeader, 'header');
+  const payload = decodeJsonSegment(encodedClaims, 'claims');
   if (!isPlainObject(header) || !isPlainObject(payload)) {
     throw new ConnectError('malformed_token', 'The JWT header and claims must be JSON objects.');
   }
@@ -158,6 +155,94 @@ export function checkTimeClaims(claims: Readonly<Record<string, unknown>>, nowSe
 export async function signConnectToken(claims: Record<string, unknown>, sharedSecret: string): Promise<string> {
   const key = await importHmacKey(sharedSecret);
   return sign(claims, key, CONNECT_JWT_ALGORITHM);
+}
+
+/**
+ * Decodes one base64url segment as UTF-8 JSON and rejects a name repeated
+ * within one JSON object. JSON.parse keeps the last value but another JWT
+ * library may keep the first, so `{"iss":"a","iss":"b"}` could name two
+ * issuers. RFC 7519 section 4 allows a parser to reject such tokens.
+ */
+function decodeJsonSegment(segment: string, part: 'header' | 'claims'): unknown {
+  const malformed = () =>
+    new ConnectError('malformed_token', `The JWT ${part} is not valid base64url-encoded UTF-8 JSON.`);
+  const text = decodeBase64UrlText(segment);
+  if (text === undefined) {
+    throw malformed();
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw malformed();
+  }
+
+  if (hasDuplicateName(text)) {
+    throw new ConnectError('malformed_token', `The JWT ${part} contains a duplicate name in a JSON object.`);
+  }
+  return value;
+}
+
+/** Decodes base64url without padding to UTF-8 text, or returns undefined when either step fails. */
+function decodeBase64UrlText(segment: string): string | undefined {
+  try {
+    const binary = atob(segment.replaceAll('-', '+').replaceAll('_', '/'));
+    const bytes = Uint8Array.from(binary, (character) => character.charCodeAt(0));
+    return strictUtf8Decoder.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Reports whether any object in `json`, which JSON.parse has accepted, has
+ * two members with the same name. Names are compared after unescaping, so
+ * `"alg"` and `"\u0061lg"` are the same name. One pass over the text, so the
+ * cost is linear in its length, which MAX_TOKEN_LENGTH bounds.
+ */
+function hasDuplicateName(json: string): boolean {
+  // One entry per open object (its names so far) or array (null).
+  const openContainers: Array<Set<string> | null> = [];
+  let expectingName = false;
+
+  for (let index = 0; index < json.length; index += 1) {
+    const character = json[index];
+    if (character === '"') {
+      const end = closingQuoteIndex(json, index);
+      const names = openContainers.at(-1);
+      if (expectingName && names) {
+        // Unescapes the name, so an escaped spelling cannot hide a repeat.
+        const name = JSON.parse(json.slice(index, end + 1)) as string;
+        if (names.has(name)) {
+          return true;
+        }
+        names.add(name);
+        expectingName = false;
+      }
+      index = end;
+    } else if (character === '{') {
+      openContainers.push(new Set());
+      expectingName = true;
+    } else if (character === '[') {
+      openContainers.push(null);
+      expectingName = false;
+    } else if (character === '}' || character === ']') {
+      openContainers.pop();
+      expectingName = false;
+    } else if (character === ',') {
+      expectingName = openContainers.at(-1) instanceof Set;
+    }
+  }
+  return false;
+}
+
+/** Returns the index of the quote that closes the JSON string opening at `start`, or the text's length. */
+function closingQuoteIndex(json: string, start: number): number {
+  let index = start + 1;
+  while (index < json.length && json[index] !== '"') {
+    index += json[index] === '\\' ? 2 : 1;
+  }
+  return index;
 }
 
 export function currentTimeSeconds(): number {
