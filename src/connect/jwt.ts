@@ -26,6 +26,9 @@ const HMAC_KEY_CACHE_SIZE = 512;
 
 const BASE64URL_SEGMENT = /^[A-Za-z0-9_-]*$/;
 
+/** Values of the header's `typ` that hono/jwt accepts: `JWT` in any case, optionally as `application/jwt`. */
+const JWT_MEDIA_TYPE = /^(application\/)?jwt$/i;
+
 /** Fails on bytes that are not UTF-8, and keeps a byte order mark so that JSON.parse rejects it. */
 const strictUtf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -72,6 +75,10 @@ export function decodeUnverified(raw: string): UnverifiedToken {
   }
   if ('crit' in header) {
     throw new ConnectError('malformed_token', 'The JWT header has a "crit" parameter, which is not supported.');
+  }
+  // hono/jwt rejects any other "typ", which would otherwise be reported as a bad signature.
+  if ('typ' in header && !(typeof header.typ === 'string' && JWT_MEDIA_TYPE.test(header.typ))) {
+    throw new ConnectError('malformed_token', 'The JWT header "typ" must be "JWT" when present.');
   }
   if (typeof payload.iss !== 'string' || payload.iss === '') {
     throw new ConnectError('missing_claim', 'The JWT has no "iss" claim naming the installation (clientKey).');
