@@ -18,6 +18,14 @@ export const MAX_SHARED_SECRET_LENGTH = 128;
 const MAX_TEXT_FIELD_LENGTH = 2048;
 const MAX_PUBLIC_KEY_LENGTH = 8192;
 
+/**
+ * Deepest nesting of objects and arrays accepted in the payload, the body
+ * itself being level 1. Bitbucket's payload nests only a few levels, so this
+ * leaves a wide margin. The record is stored with JSON.stringify, which ran
+ * out of stack between 3,000 and 6,000 levels in workerd under vitest.
+ */
+export const MAX_PAYLOAD_DEPTH = 32;
+
 /** Printable ASCII without spaces, as in `connection:123` or `ari:cloud:...`. */
 const CLIENT_KEY_PATTERN = /^[\x21-\x7e]+$/;
 const BRACED_UUID_PATTERN = /^\{[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}$/;
@@ -70,6 +78,12 @@ export interface PayloadRules {
 export function validateInstalledPayload(body: unknown, rules: PayloadRules): InstalledPayload {
   if (!isRecord(body)) {
     throw new ConnectError('invalid_payload', 'The installed payload must be a JSON object.');
+  }
+  if (exceedsDepth(body, MAX_PAYLOAD_DEPTH)) {
+    throw new ConnectError(
+      'invalid_payload',
+      `The installed payload nests objects and arrays deeper than ${MAX_PAYLOAD_DEPTH} levels.`,
+    );
   }
 
   const key = requireText(body, 'key', MAX_TEXT_FIELD_LENGTH);
@@ -192,6 +206,26 @@ function requireBareOrigin(url: string, allowList: AllowList, field: string): st
     throw new ConnectError('invalid_payload', `${field} must be an origin such as ${parsed.origin}, with no path or query.`);
   }
   return parsed.origin;
+}
+
+/**
+ * Reports whether objects and arrays in `value` nest deeper than `maxDepth`.
+ * It walks without recursion, so that the check itself cannot exhaust the stack.
+ */
+function exceedsDepth(value: unknown, maxDepth: number): boolean {
+  const pending: Array<{ value: unknown; depth: number }> = [{ value, depth: 1 }];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    if (typeof next.value !== 'object' || next.value === null) {
+      continue;
+    }
+    if (next.depth > maxDepth) {
+      return true;
+    }
+    for (const child of Object.values(next.value)) {
+      pending.push({ value: child, depth: next.depth + 1 });
+    }
+  }
+  return false;
 }
 
 export function isRecord(value: unknown): value is Record<string, unknown> {
