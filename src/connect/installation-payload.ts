@@ -119,12 +119,12 @@ export function validateInstalledPayload(body: unknown, rules: PayloadRules): In
     throw new ConnectError('invalid_payload', 'user must be a JSON object when present.');
   }
 
-  const extra: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(body)) {
-    if (!KNOWN_FIELDS.has(name)) {
-      extra[name] = value;
-    }
-  }
+  // Object.fromEntries defines each name as an own property. Assigning with
+  // `extra[name] = value` would turn a field named "__proto__" into the
+  // object's prototype instead of keeping it.
+  const extra: Record<string, unknown> = Object.fromEntries(
+    Object.entries(body).filter(([name]) => !KNOWN_FIELDS.has(name)),
+  );
 
   return {
     key,
