@@ -18,7 +18,7 @@ export default defineConfig({
     }),
   ],
   test: {
-    include: ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts'],
+    include: ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts', 'test/attack/**/*.test.ts'],
     // Starts the Bitbucket simulators on loopback in Node before the tests run.
     globalSetup: ['./test/global-setup.ts'],
   },
