@@ -6,6 +6,10 @@
  * A token passes through three stages, each with its own type: the raw string,
  * the decoded but unverified token, and the verified claims. Only verified
  * claims leave the authentication code.
+ *
+ * The key is always the sharedSecret of the installation named by `iss`.
+ * Header parameters that name a key (`kid`, `jku`, `jwk`, `x5u`) are accepted
+ * but never read, so they cannot choose the key and nothing is fetched.
  */
 import { sign, verify } from 'hono/jwt';
 import { ConnectError } from './errors';
