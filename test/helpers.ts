@@ -51,6 +51,10 @@ export function createTestApp() {
   app.get('/pr-panel', authenticate(), async (c) =>
     c.json({ clientKey: c.get('clientKey'), sessionToken: await issueSessionToken(c) }),
   );
+  app.post('/api/admin', authenticate({ allowSessionToken: true, sessionScope: 'admin' }), (c) =>
+    c.json({ clientKey: c.get('clientKey'), kind: c.get('tokenKind') }),
+  );
+  app.get('/admin-page', authenticate(), async (c) => c.json({ sessionToken: await issueSessionToken(c, { scope: 'admin' }) }));
   app.post('/api/settings', authenticate({ allowSessionToken: true }), (c) =>
     c.json({ clientKey: c.get('clientKey'), kind: c.get('tokenKind'), accountId: c.get('accountId') }),
   );

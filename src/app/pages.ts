@@ -127,6 +127,7 @@ ${raw(SETTINGS_SCRIPT)}
 const SETTINGS_SCRIPT = `
 document.getElementById('settings').addEventListener('submit', async (event) => {
   event.preventDefault();
+  document.getElementById('status').textContent = 'Saving...';
   const token = document.querySelector('meta[name="connect-session"]').content;
   const commitCount = Number(document.getElementById('commit-count').value);
   const response = await fetch('/api/settings', {

@@ -12,16 +12,24 @@ import {
   describePushChanges,
   issueSessionToken,
   logEvent,
+  readJsonBody,
   WebhookDispatcher,
   withQuery,
   type AuthenticatedEnv,
   type ConnectEnv,
+  type WebhookDelivery,
 } from '../connect';
 import { configurePage, repositoryPage, unavailablePage, type Commit, type PullRequest, type Repository } from './pages';
 import { MAX_COMMIT_COUNT, readLastEvent, readSettings, writeLastEvent, writeSettings } from './store';
 
+/** Session scope of the configure page's token, the only one that may change settings. */
+const ADMIN_SESSION_SCOPE = 'admin';
+
 /** Most open pull requests listed on the repository page. */
 const MAX_PULL_REQUESTS = 20;
+
+/** Largest settings body accepted, in bytes. */
+const MAX_SETTINGS_BODY_BYTES = 1024;
 
 const BRACED_UUID = /^\{[0-9a-fA-F-]{36}\}$/;
 const FULL_NAME = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
@@ -34,7 +42,8 @@ export function registerSampleRoutes(app: Hono<ConnectEnv>): void {
     const lastEvent = await readLastEvent(c.get('connect').kv, c.get('clientKey'), repositoryUuid);
     return c.json({ lastEvent });
   });
-  app.post('/api/settings', authenticate({ allowSessionToken: true }), saveSettings);
+  // Only the configure page, which Bitbucket shows to workspace admins, issues ADMIN_SESSION_SCOPE tokens.
+  app.post('/api/settings', authenticate({ allowSessionToken: true, sessionScope: ADMIN_SESSION_SCOPE }), saveSettings);
   app.post('/webhooks', ...createWebhooks().route());
 }
 
@@ -90,7 +99,7 @@ async function renderConfigurePage(c: Context<AuthenticatedEnv>): Promise<Respon
   return c.html(
     configurePage({
       hostOrigin: installation.baseUrl,
-      sessionToken: await issueSessionToken(c),
+      sessionToken: await issueSessionToken(c, { scope: ADMIN_SESSION_SCOPE }),
       workspace: installation.principal.username ?? installation.principal.display_name ?? installation.principal.uuid,
       installedAt: installation.installedAt,
       settings,
@@ -100,13 +109,7 @@ async function renderConfigurePage(c: Context<AuthenticatedEnv>): Promise<Respon
 }
 
 async function saveSettings(c: Context<AuthenticatedEnv>): Promise<Response> {
-  let body: unknown;
-  try {
-    body = await c.req.json();
-  } catch {
-    throw new ConnectError('invalid_payload', 'The settings body must be JSON such as {"commitCount": 5}.');
-  }
-
+  const body = await readJsonBody(c.req.raw, MAX_SETTINGS_BODY_BYTES);
   const commitCount = (body as { commitCount?: unknown } | null)?.commitCount;
   if (typeof commitCount !== 'number' || !Number.isInteger(commitCount) || commitCount < 1 || commitCount > MAX_COMMIT_COUNT) {
     throw new ConnectError('invalid_payload', `commitCount must be a whole number from 1 to ${MAX_COMMIT_COUNT}.`);
@@ -119,29 +122,42 @@ async function saveSettings(c: Context<AuthenticatedEnv>): Promise<Response> {
 function createWebhooks(): WebhookDispatcher {
   return new WebhookDispatcher()
     .on('repo:push', async (delivery, c) => {
-      const updates = describePushChanges(delivery.data.push?.changes ?? []);
+      const updates = describePushChanges(delivery.data?.push?.changes);
       const summary = updates.map((update) => `${update.refType} ${update.name} ${update.kind}`).join(', ') || 'no ref changes';
-      await writeLastEvent(c.get('connect').kv, delivery.clientKey, delivery.data.repository.uuid, {
-        event: delivery.event,
-        receivedAt: new Date().toISOString(),
-        ...(delivery.data.actor?.display_name === undefined ? {} : { actor: delivery.data.actor.display_name }),
-        summary,
-      });
+      await recordEvent(c, delivery, summary);
     })
     .on('pullrequest:created', async (delivery, c) => {
-      const pullRequest = delivery.data.pullrequest;
-      await writeLastEvent(c.get('connect').kv, delivery.clientKey, delivery.data.repository.uuid, {
-        event: delivery.event,
-        receivedAt: new Date().toISOString(),
-        ...(delivery.data.actor?.display_name === undefined ? {} : { actor: delivery.data.actor.display_name }),
-        summary: `#${pullRequest.id} ${pullRequest.title}`,
-      });
-      logEvent('info', 'pull_request_recorded', { clientKey: delivery.clientKey, pullRequestId: pullRequest.id });
+      const pullRequest = delivery.data?.pullrequest;
+      await recordEvent(c, delivery, `#${String(pullRequest?.id)} ${String(pullRequest?.title)}`);
     });
 }
 
+/** Stores the event as the repository's last one; deliveries without a repository are logged and dropped. */
+async function recordEvent(
+  c: Context<AuthenticatedEnv>,
+  delivery: WebhookDelivery<'repo:push'> | WebhookDelivery<'pullrequest:created'>,
+  summary: string,
+): Promise<void> {
+  const repositoryUuid = delivery.data?.repository?.uuid;
+  if (typeof repositoryUuid !== 'string' || repositoryUuid === '') {
+    logEvent('warn', 'webhook_without_repository', { clientKey: delivery.clientKey, webhookEvent: delivery.event });
+    return;
+  }
+
+  const actor = delivery.data.actor?.display_name;
+  await writeLastEvent(c.get('connect').kv, delivery.clientKey, repositoryUuid.toLowerCase(), {
+    event: delivery.event,
+    receivedAt: new Date().toISOString(),
+    ...(typeof actor === 'string' ? { actor } : {}),
+    summary,
+  });
+}
+
 function requireRepositoryUuid(value: string | undefined): string {
-  if (value === undefined || !BRACED_UUID.test(value)) {
+  if (value === undefined || value === '') {
+    throw new ConnectError('invalid_request', 'The repoUuid query parameter is missing.');
+  }
+  if (!BRACED_UUID.test(value)) {
     throw new ConnectError('invalid_request', 'repoUuid must be a repository UUID in braces.');
   }
   return value.toLowerCase();

@@ -24,7 +24,7 @@ import { currentTimeSeconds } from './jwt';
 import { logEvent } from './log';
 import { isEncryptedValue, type EncryptedValue, type SecretCipher } from './secret-cipher';
 import { sha256Hex } from './qsh';
-import { accessTokenKey, kvExpirationTtl } from './storage-keys';
+import { accessTokenKey, installationCachePrefix, kvExpirationTtl } from './storage-keys';
 import {
   exchangeAccessToken,
   normalizeRestriction,
@@ -69,6 +69,20 @@ export function createAccessTokenMemoryCache(maxEntries = ACCESS_TOKEN_MEMORY_CA
 }
 
 const isolateMemoryCache = createAccessTokenMemoryCache();
+
+/**
+ * Drops an installation's tokens from this isolate's memory, as uninstall
+ * does; KV copies are deleted by InstallationStore.deleteCachedData. Other
+ * isolates keep their copies until Bitbucket rejects them with a 401.
+ */
+export function forgetAccessTokens(clientKey: string, memory: AccessTokenMemoryCache = isolateMemoryCache): void {
+  const prefix = installationCachePrefix(clientKey);
+  for (const key of [...memory.tokens.keys()]) {
+    if (key.startsWith(prefix)) {
+      memory.tokens.delete(key);
+    }
+  }
+}
 
 export interface AccessTokenProviderOptions {
   readonly kv: KVNamespace;

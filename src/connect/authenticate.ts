@@ -9,12 +9,22 @@ import { ConnectError } from './errors';
 import { isInstalled, type Installation } from './installations';
 import type { VerifiedClaims } from './jwt';
 import type { ConnectBindings, ConnectRuntime } from './runtime';
-import { createSessionToken } from './session';
+import { createSessionToken, DEFAULT_SESSION_SCOPE, validateSessionScope } from './session';
 import { decodeRequestToken, verifyTokenForRecord, type ReceivedRequest, type TokenKind } from './verify-request';
 
 export interface AuthenticateOptions {
   /** Accept session tokens (issued after a page load) on this route. Default false. */
   readonly allowSessionToken?: boolean;
+  /**
+   * Scope the accepted session tokens must carry, as given to
+   * `issueSessionToken(c, { scope })`. Default DEFAULT_SESSION_SCOPE.
+   */
+  readonly sessionScope?: string;
+}
+
+export interface SessionTokenOptions {
+  /** The routes the token is for; they name it in `authenticate({ sessionScope })`. */
+  readonly scope?: string;
 }
 
 /** Variables set for a handler behind `authenticate()`. */
@@ -35,7 +45,11 @@ export interface AuthenticatedEnv<Bindings extends ConnectBindings = ConnectBind
 
 /** Creates the middleware; options are checked and copied once, here. */
 export function authenticate<Bindings extends ConnectBindings = ConnectBindings>(options: AuthenticateOptions = {}) {
-  const allowSessionToken = options.allowSessionToken === true;
+  const sessionScope =
+    options.allowSessionToken === true ? validateSessionScope(options.sessionScope ?? DEFAULT_SESSION_SCOPE) : undefined;
+  if (options.sessionScope !== undefined && options.allowSessionToken !== true) {
+    throw new ConnectError('configuration_error', 'authenticate({ sessionScope }) needs allowSessionToken: true as well.');
+  }
 
   return createMiddleware<AuthenticatedEnv<Bindings>>(async (c, next) => {
     const runtime = c.get('connect');
@@ -64,7 +78,7 @@ export function authenticate<Bindings extends ConnectBindings = ConnectBindings>
 
     const verified = await verifyTokenForRecord(token, record, request, {
       appBaseUrl: runtime.appBaseUrl,
-      allowSessionToken,
+      sessionScope,
     });
 
     c.set('clientKey', record.clientKey);
@@ -73,17 +87,23 @@ export function authenticate<Bindings extends ConnectBindings = ConnectBindings>
     c.set('accountId', verified.claims.sub);
     c.set('tokenKind', verified.kind);
     await next();
+
+    // Responses of authenticated routes are per user and may carry a session token.
+    if (!c.res.headers.has('Cache-Control')) {
+      c.res.headers.set('Cache-Control', 'private, no-store');
+    }
   });
 }
 
 /** Issues a session token for the authenticated installation and account of this request. */
-export function issueSessionToken(c: Context<AuthenticatedEnv>): Promise<string> {
+export function issueSessionToken(c: Context<AuthenticatedEnv>, options: SessionTokenOptions = {}): Promise<string> {
   const installation = c.get('installation');
   return createSessionToken({
     clientKey: installation.clientKey,
     sharedSecret: installation.sharedSecret,
     appKey: c.get('connect').descriptor.key,
     accountId: c.get('accountId'),
+    ...(options.scope === undefined ? {} : { scope: options.scope }),
   });
 }
 

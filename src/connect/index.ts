@@ -30,6 +30,7 @@ export {
   type AuthenticateOptions,
   type AuthenticatedEnv,
   type AuthenticatedVariables,
+  type SessionTokenOptions,
 } from './authenticate';
 export { DEFAULT_ALLOWED_BASE_URLS, parseAllowList, assertAllowedUrl, type AllowList } from './allow-list';
 export {
@@ -69,7 +70,8 @@ export {
 export { logEvent, setLogLevel, type LogLevel } from './log';
 export { createCanonicalRequest, createQueryStringHash, createQueryStringHashCandidates, sha256Hex } from './qsh';
 export type { ConnectBindings, ConnectEnv, ConnectRuntime } from './runtime';
-export { SESSION_TOKEN_LIFETIME_SECONDS, createSessionToken } from './session';
+export { DEFAULT_SESSION_SCOPE, SESSION_TOKEN_LIFETIME_SECONDS, createSessionToken } from './session';
+export { MAX_BODY_BYTES, readBodyText, readJsonBody } from './request-body';
 export { extractToken, verifyTokenForRecord, type ReceivedRequest, type TokenKind } from './verify-request';
 export {
   describePushChanges,

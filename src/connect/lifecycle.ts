@@ -11,6 +11,7 @@
  * Nothing is written unless every check passed.
  */
 import type { Context, Hono } from 'hono';
+import { forgetAccessTokens } from './access-tokens';
 import { receivedRequest } from './authenticate';
 import { ConnectError } from './errors';
 import { isRecord, validateInstalledPayload } from './installation-payload';
@@ -53,7 +54,7 @@ async function handleInstalled(c: Context<ConnectEnv>): Promise<Response> {
     }
     await verifyTokenForRecord(token, existing, request, {
       appBaseUrl: runtime.appBaseUrl,
-      allowSessionToken: false,
+      sessionScope: undefined,
     });
   }
 
@@ -95,7 +96,7 @@ async function handleUninstalled(c: Context<ConnectEnv>): Promise<Response> {
   }
   await verifyTokenForRecord(token, record, request, {
     appBaseUrl: runtime.appBaseUrl,
-    allowSessionToken: false,
+    sessionScope: undefined,
   });
 
   if (record.state === 'uninstalled') {
@@ -104,6 +105,7 @@ async function handleUninstalled(c: Context<ConnectEnv>): Promise<Response> {
   }
 
   await runtime.installations.markUninstalled(record, new Date());
+  forgetAccessTokens(clientKey);
   logEvent('info', 'uninstalled', { clientKey });
   return c.body(null, 204);
 }

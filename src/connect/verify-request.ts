@@ -8,7 +8,7 @@ import { ConnectError } from './errors';
 import type { InstallationRecord } from './installations';
 import { currentTimeSeconds, decodeUnverified, verifyConnectToken, type UnverifiedToken, type VerifiedClaims } from './jwt';
 import { createQueryStringHashCandidates } from './qsh';
-import { isSessionClaims } from './session';
+import { isSessionClaims, sessionScopeOf } from './session';
 
 /** The request as received, which the qsh must describe. */
 export interface ReceivedRequest {
@@ -63,8 +63,8 @@ export function extractToken(request: ReceivedRequest): string {
 export interface VerifyOptions {
   /** The app's base URL; its path is removed from the request path for the qsh. */
   readonly appBaseUrl: string;
-  /** Whether a session token (no qsh) is accepted on this route. */
-  readonly allowSessionToken: boolean;
+  /** Scope of the session tokens (no qsh) accepted on this route; undefined accepts none. */
+  readonly sessionScope: string | undefined;
   readonly nowSeconds?: number;
 }
 
@@ -85,11 +85,7 @@ export async function verifyTokenForRecord(
   );
 
   if (isSessionClaims(claims)) {
-    if (!options.allowSessionToken) {
-      throw new ConnectError('session_token_not_allowed', 'A session token is not accepted on this route.', {
-        clientKey,
-      });
-    }
+    checkSessionToken(claims, request, options.sessionScope, clientKey);
     return { record, claims, kind: 'session' };
   }
 
@@ -108,6 +104,31 @@ export async function verifyTokenForRecord(
     );
   }
   return { record, claims, kind: 'connect' };
+}
+
+function checkSessionToken(
+  claims: VerifiedClaims,
+  request: ReceivedRequest,
+  routeScope: string | undefined,
+  clientKey: string,
+): void {
+  if (routeScope === undefined) {
+    throw new ConnectError('session_token_not_allowed', 'A session token is not accepted on this route.', { clientKey });
+  }
+  if (sessionScopeOf(claims) !== routeScope) {
+    throw new ConnectError(
+      'session_token_not_allowed',
+      `This route accepts session tokens of scope "${routeScope}" only; the token was issued for another page.`,
+      { clientKey },
+    );
+  }
+  if (new URL(request.url).searchParams.has('jwt')) {
+    throw new ConnectError(
+      'session_token_not_allowed',
+      'Send a session token in the Authorization header ("Authorization: JWT <token>"), not in the URL.',
+      { clientKey },
+    );
+  }
 }
 
 /** Decodes the token of a request and names its unverified issuer. */

@@ -85,31 +85,39 @@ export interface RefUpdate {
  * null, updated otherwise. The `closed` and `created` flags are not used,
  * because they have been reported inconsistent.
  */
-export function describePushChanges(changes: readonly PushChange[]): RefUpdate[] {
+export function describePushChanges(changes: unknown): RefUpdate[] {
+  if (!Array.isArray(changes)) {
+    return [];
+  }
+
   const updates: RefUpdate[] = [];
-  for (const change of changes) {
-    const reference = change.new ?? change.old;
-    if (reference === null) {
+  for (const change of changes as Array<Partial<PushChange> | null>) {
+    // A missing side counts as null: Bitbucket omits it in some payloads.
+    const oldReference = change?.old ?? null;
+    const newReference = change?.new ?? null;
+    const reference = newReference ?? oldReference;
+    if (reference === null || typeof reference.name !== 'string') {
       continue;
     }
 
     let kind: RefUpdate['kind'] = 'updated';
-    if (change.new === null) {
+    if (newReference === null) {
       kind = 'deleted';
-    } else if (change.old === null) {
+    } else if (oldReference === null) {
       kind = 'created';
     }
+
     const update: RefUpdate = {
       kind,
-      refType: reference.type,
+      refType: typeof reference.type === 'string' ? reference.type : 'unknown',
       name: reference.name,
-      commitsComplete: change.truncated !== true,
+      commitsComplete: change?.truncated !== true,
     };
-    if (change.old?.target?.hash !== undefined) {
-      update.oldHash = change.old.target.hash;
+    if (typeof oldReference?.target?.hash === 'string') {
+      update.oldHash = oldReference.target.hash;
     }
-    if (change.new?.target?.hash !== undefined) {
-      update.newHash = change.new.target.hash;
+    if (typeof newReference?.target?.hash === 'string') {
+      update.newHash = newReference.target.hash;
     }
     updates.push(update);
   }

@@ -10,6 +10,7 @@ import {
   cacheKey,
   createAccessTokenMemoryCache,
   createAccessTokenProvider,
+  forgetAccessTokens,
   normalizeRestriction,
   type AccessTokenProviderOptions,
   type CachedAccessToken,
@@ -376,5 +377,22 @@ describe('token cache', () => {
     expect(deleted).toBe(2);
     expect(await cachedKeys()).toEqual([]);
     expect(await fixture.store.get(fixture.installation.clientKey)).not.toBeNull();
+  });
+
+  it('uninstall forgets the tokens held in memory', async () => {
+    const memoryCache = createAccessTokenMemoryCache();
+    const tokens = provider({ memoryCache });
+    await tokens.getAccessToken(fixture.installation);
+    expect(memoryCache.tokens.size).toBe(1);
+
+    forgetAccessTokens(fixture.installation.clientKey, memoryCache);
+    expect(memoryCache.tokens.size).toBe(0);
+  });
+
+  it('forgets only the uninstalled installation', async () => {
+    const memoryCache = createAccessTokenMemoryCache();
+    await provider({ memoryCache }).getAccessToken(fixture.installation);
+    forgetAccessTokens(`${fixture.installation.clientKey}0`, memoryCache);
+    expect(memoryCache.tokens.size).toBe(1);
   });
 });

@@ -348,6 +348,34 @@ describe('session tokens', () => {
     expect(await response.json()).toEqual({ clientKey, kind: 'session', accountId: ACCOUNT_UUID });
   });
 
+  it('is rejected on a route of another scope', async () => {
+    const clientKey = await installed();
+    const session = await pageSession(clientKey);
+    const response = await send(app, 'POST', '/api/admin', { token: session, body: {} });
+    expect(await errorCode(response)).toBe('session_token_not_allowed');
+  });
+
+  it('is accepted on a route of its own scope', async () => {
+    const clientKey = await installed();
+    const page = await send(app, 'GET', '/admin-page', { token: await tokenFor('GET', '/admin-page', { clientKey }) });
+    const { sessionToken } = (await page.json()) as { sessionToken: string };
+    const response = await send(app, 'POST', '/api/admin', { token: sessionToken, body: {} });
+    expect(response.status).toBe(200);
+  });
+
+  it('is rejected in the query string', async () => {
+    const clientKey = await installed();
+    const session = await pageSession(clientKey);
+    const response = await send(app, 'POST', '/api/settings', { token: session, tokenInQuery: true, body: {} });
+    expect(await errorCode(response)).toBe('session_token_not_allowed');
+  });
+
+  it('marks authenticated responses as not cacheable', async () => {
+    const clientKey = await installed();
+    const response = await send(app, 'GET', '/pr-panel', { token: await tokenFor('GET', '/pr-panel', { clientKey }), tokenInQuery: true });
+    expect(response.headers.get('Cache-Control')).toBe('private, no-store');
+  });
+
   it('is rejected on a route that does not allow it', async () => {
     const clientKey = await installed();
     const session = await pageSession(clientKey);

@@ -193,6 +193,15 @@ describe('push changes', () => {
     expect(update?.kind).toBe('updated');
   });
 
+  it('treats a missing side as null', () => {
+    const changes = [{ new: { type: 'branch', name: 'fresh', target: { hash: 'n' } } }, { old: { type: 'tag', name: 'gone' } }];
+    expect(describePushChanges(changes).map((update) => update.kind)).toEqual(['created', 'deleted']);
+  });
+
+  it.each([undefined, null, {}, 'changes', [null, 1, { old: null, new: null }]])('ignores malformed changes %j', (changes) => {
+    expect(describePushChanges(changes)).toEqual([]);
+  });
+
   it('classifies a new branch as created', () => {
     const [update] = describePushChanges([{ old: null, new: { type: 'branch', name: 'feature', target: { hash: 'abc' } } }]);
     expect(update).toEqual({ kind: 'created', refType: 'branch', name: 'feature', newHash: 'abc', commitsComplete: true });
