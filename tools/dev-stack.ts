@@ -45,6 +45,10 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
   const log = options.log ?? (() => undefined);
   const appPort = options.appPort === undefined || options.appPort === 0 ? await findFreePort() : options.appPort;
   const appUrl = `http://${LOOPBACK_HOST}:${appPort}`;
+  await assertPortFree(appPort, 'the worker', '--port');
+  if (options.simulatorPort !== undefined && options.simulatorPort !== 0) {
+    await assertPortFree(options.simulatorPort, 'the simulator', '--simulator-port');
+  }
 
   const simulator = await startSimulator({
     host: LOOPBACK_HOST,
@@ -125,7 +129,9 @@ async function waitForWorker(appUrl: string, worker: ChildProcess): Promise<void
     }
     try {
       const response = await fetch(`${appUrl}/atlassian-connect.json`);
-      if (response.ok) {
+      // The descriptor names the base URL this worker was started with, which
+      // tells our worker apart from another process on the same port.
+      if (response.ok && ((await response.json()) as { baseUrl?: unknown }).baseUrl === appUrl) {
         return;
       }
     } catch {
@@ -155,6 +161,20 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
     process.kill(-pid, signal);
   } catch {
     // The group has already exited.
+  }
+}
+
+/** Fails with a clear message when something already listens on the port. */
+async function assertPortFree(port: number, owner: string, option: string): Promise<void> {
+  const free = await new Promise<boolean>((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, LOOPBACK_HOST, () => server.close(() => resolve(true)));
+  });
+  if (!free) {
+    throw new Error(
+      `Port ${port} on ${LOOPBACK_HOST} is already in use (another npm start?). Stop that process or pass ${option} <port> for ${owner}.`,
+    );
   }
 }
 

@@ -82,7 +82,7 @@ export function secretCipherFromBindings(bindings: EncryptionBindings): SecretCi
   if (current === DEVELOPMENT_ENCRYPTION_KEY && !developmentKeyReported) {
     developmentKeyReported = true;
     logEvent('warn', 'development_encryption_key', {
-      note: 'CONNECT_ENCRYPTION_KEY is the public example key from .dev.vars.example; use it for local development only.',
+      note: 'CONNECT_ENCRYPTION_KEY is the public development key; use it for local development only.',
     });
   }
 

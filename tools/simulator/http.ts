@@ -88,7 +88,12 @@ export interface AppResponse {
   status: number | null;
   /** Why no status is available: network error or timeout. */
   error?: string;
+  /** The app's own error message from a `{error: {message}}` body, cut to 300 characters. */
+  appMessage?: string;
 }
+
+/** Longest app error message quoted in simulator output, in characters. */
+const MAX_APP_MESSAGE_LENGTH = 300;
 
 /** POSTs JSON to the app and returns its status; never throws for network errors. */
 export async function postJsonToApp(
@@ -104,11 +109,21 @@ export async function postJsonToApp(
       signal: AbortSignal.timeout(APP_REQUEST_TIMEOUT_MS),
       redirect: 'manual',
     });
-    // Drain the body so that the connection can be reused.
-    await response.arrayBuffer();
-    return { status: response.status };
+    // Reading the body also lets the connection be reused.
+    const text = await response.text();
+    const appMessage = response.ok ? undefined : appErrorMessage(text);
+    return appMessage === undefined ? { status: response.status } : { status: response.status, appMessage };
   } catch (error) {
     return { status: null, error: describeFetchError(error) };
+  }
+}
+
+function appErrorMessage(text: string): string | undefined {
+  try {
+    const message = (JSON.parse(text) as { error?: { message?: unknown } }).error?.message;
+    return typeof message === 'string' ? message.slice(0, MAX_APP_MESSAGE_LENGTH) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -5,7 +5,7 @@
 // the app responds with 2xx. An uninstall is signed with the current secret.
 
 import { fetchDescriptorReport } from './descriptor';
-import { postJsonToApp } from './http';
+import { postJsonToApp, type AppResponse } from './http';
 import { signRequestJwt } from './jwt';
 import { renderTeamPrincipal, renderUser } from './representations';
 import { grantedScopesFor } from './scopes';
@@ -103,10 +103,11 @@ export async function install(state: SimulatorState): Promise<InstallResult> {
 
   if (!ok) {
     state.counts.installFailures += 1;
-    const outcome = response.status === null ? `failed: ${response.error}` : `returned HTTP ${response.status}`;
-    state.log(`install ${kind} of ${installation.clientKey} ${outcome}; the previous secret stays in use`);
+    const outcome = response.status === null ? `failed: ${response.error}` : `was rejected with HTTP ${response.status}`;
+    const secretNote = signed ? '; the previous secret stays in use' : '';
     const result: InstallResult = { ok, status: response.status, clientKey: installation.clientKey, kind, signed };
-    result.error = response.error ?? `the app answered HTTP ${response.status}`;
+    result.error = response.error ?? describeRejection(response);
+    state.log(`install ${kind} of ${installation.clientKey} ${outcome}${secretNote}: ${result.error}`);
     return result;
   }
 
@@ -159,7 +160,12 @@ export async function uninstall(state: SimulatorState): Promise<UninstallResult>
 
   const result: UninstallResult = { ok, status: response.status, clientKey: installation.clientKey };
   if (!ok) {
-    result.error = response.error ?? `the app answered HTTP ${response.status}`;
+    result.error = response.error ?? describeRejection(response);
   }
   return result;
+}
+
+function describeRejection(response: AppResponse): string {
+  const status = `the app rejected the request with HTTP ${response.status}`;
+  return response.appMessage === undefined ? status : `${status}: ${response.appMessage}`;
 }
