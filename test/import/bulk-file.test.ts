@@ -6,6 +6,7 @@
  */
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { Miniflare } from 'miniflare';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllowList } from '../../src/connect/allow-list';
@@ -157,6 +158,18 @@ describe('usage errors', () => {
     const result = await command.run(args, { CONNECT_ENCRYPTION_KEY: 'k1:c2hvcnQ=' });
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('must be 32 bytes, not 5');
+  });
+
+  it('reports a missing table', async () => {
+    const file = join(directory, 'other.sqlite');
+    const database = new Database(file);
+    database.exec('CREATE TABLE unrelated (id INTEGER)');
+    database.close();
+
+    const result = await command.run(['--from', 'ace-sqlite', '--file', file, '--target', 'bulk-file', '--out', bulkFile, '--existing', keyListFile]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('The import stopped (SqliteError SQLITE_ERROR)');
+    expect(result.stderr).toContain('Check --table');
   });
 
   it('rejects an unknown source', async () => {

@@ -65,6 +65,15 @@ export async function runImport(options: ImportOptions, output: ImportOutput, no
         `encryption key id ${cipher.currentKeyId} (${options.encryptionKeyOrigin})`,
     );
     return await importRows(source, target, { ...options, appKey }, cipher, output, now);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      throw error;
+    }
+    // As in openSource, only the error's name and code: driver messages can quote data.
+    throw new UsageError(
+      `The import stopped (${errorName(error)}); the rows reported above were handled. ` +
+        'Check --table and that the store and the target are reachable, then run it again.',
+    );
   } finally {
     await target?.close();
     await source.close();
