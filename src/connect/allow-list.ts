@@ -4,7 +4,7 @@
  * signature, so a forged one could point baseUrl anywhere; only configured
  * origins are accepted.
  */
-import { ConnectError } from './errors';
+import { ConnectError, quoteInput } from './errors';
 
 export const DEFAULT_ALLOWED_BASE_URLS = ['https://bitbucket.org', 'https://api.bitbucket.org'] as const;
 
@@ -74,9 +74,10 @@ export function assertAllowedUrl(url: string, allowList: AllowList, field: strin
     throw new ConnectError('invalid_payload', `${field} must not contain credentials.`);
   }
   if (!allowList.origins.has(parsed.origin)) {
+    // The allowed origins are not listed: they would tell any caller the deployment's configuration.
     throw new ConnectError(
       'forbidden_host',
-      `${field} origin ${parsed.origin} is not in ALLOWED_BASE_URLS (${[...allowList.origins].join(', ')}).`,
+      `${field} origin ${quoteInput(parsed.origin)} is not an allowed Bitbucket origin (see ALLOWED_BASE_URLS).`,
     );
   }
   return parsed;

@@ -13,6 +13,7 @@ export const CONNECT_ERROR_STATUS = {
   wrong_app_key: 400,
   body_too_large: 413,
   route_not_found: 404,
+  method_not_allowed: 405,
 
   // 401: authentication failed.
   missing_token: 401,
@@ -92,4 +93,12 @@ export interface ConnectErrorBody {
 
 export function toErrorBody(error: ConnectError): ConnectErrorBody {
   return { error: { code: error.code, message: error.message } };
+}
+
+/** Longest piece of request input quoted in a message or log field, in characters. */
+export const MAX_QUOTED_INPUT_LENGTH = 100;
+
+/** Cuts request input for quoting in a message or log line. */
+export function quoteInput(text: string, maxLength: number = MAX_QUOTED_INPUT_LENGTH): string {
+  return text.length > maxLength ? `${text.slice(0, maxLength)}...` : text;
 }

@@ -3,7 +3,8 @@
  * Everything here uses Web-standard APIs and Hono only, so it also loads
  * under Node for tools, the simulator and benchmarks.
  */
-export { createConnectApp, renderError, DESCRIPTOR_PATH, type ConnectAppOptions } from './app';
+export { createConnectApp, DESCRIPTOR_PATH, type ConnectAppOptions } from './app';
+export { renderError } from './error-response';
 export { connectPageHeaders } from './page-headers';
 export { bitbucketClient, type ContextClientOptions } from './context-client';
 export {

@@ -7,7 +7,7 @@
  * Unknown fields are kept, because Bitbucket adds fields over time.
  */
 import { assertAllowedUrl, type AllowList } from './allow-list';
-import { ConnectError } from './errors';
+import { ConnectError, quoteInput } from './errors';
 import { MAX_CLIENT_KEY_LENGTH } from './storage-keys';
 
 /** Shortest and longest sharedSecret accepted, in characters. */
@@ -88,7 +88,7 @@ export function validateInstalledPayload(body: unknown, rules: PayloadRules): In
 
   const key = requireText(body, 'key', MAX_TEXT_FIELD_LENGTH);
   if (key !== rules.appKey) {
-    throw new ConnectError('wrong_app_key', `The payload key "${key}" is not this app's key "${rules.appKey}".`);
+    throw new ConnectError('wrong_app_key', `The payload key "${quoteInput(key)}" is not this app's key "${rules.appKey}".`);
   }
 
   const clientKey = validateClientKey(body.clientKey);
@@ -103,7 +103,7 @@ export function validateInstalledPayload(body: unknown, rules: PayloadRules): In
 
   const productType = requireText(body, 'productType', MAX_TEXT_FIELD_LENGTH);
   if (productType !== 'bitbucket') {
-    throw new ConnectError('invalid_payload', `productType must be "bitbucket", not "${productType}".`);
+    throw new ConnectError('invalid_payload', `productType must be "bitbucket", not "${quoteInput(productType)}".`);
   }
 
   const baseUrl = requireText(body, 'baseUrl', MAX_TEXT_FIELD_LENGTH);

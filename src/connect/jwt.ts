@@ -85,7 +85,7 @@ export function decodeUnverified(raw: string): UnverifiedToken {
     throw new ConnectError('malformed_token', 'The JWT header "typ" must be "JWT" when present.');
   }
   if (typeof payload.iss !== 'string' || payload.iss === '') {
-    throw new ConnectError('missing_claim', 'The JWT has no "iss" claim naming the installation (clientKey).');
+    throw new ConnectError('missing_claim', 'The JWT has no "iss" claim with a string naming the installation (clientKey).');
   }
   // The issuer becomes a KV key before the signature is checked. A value that
   // no install could have stored would otherwise fail the KV read with a 503:
@@ -132,7 +132,7 @@ export function checkTimeClaims(claims: Readonly<Record<string, unknown>>, nowSe
     throw new ConnectError('invalid_claim', 'The JWT "exp" claim must be a number of seconds.');
   }
   if (nowSeconds >= exp + CLOCK_SKEW_LEEWAY_SECONDS) {
-    throw new ConnectError('token_expired', 'The JWT has expired.');
+    throw new ConnectError('token_expired', 'The JWT has expired; reload the page in Bitbucket to get a new one.');
   }
 
   if (iat !== undefined) {

@@ -12,6 +12,7 @@
  */
 import type { Context, Hono } from 'hono';
 import { forgetAccessTokens } from './access-tokens';
+import { renderError } from './error-response';
 import { receivedRequest } from './authenticate';
 import { ConnectError } from './errors';
 import { isRecord, validateInstalledPayload } from './installation-payload';
@@ -24,6 +25,17 @@ import { decodeRequestToken, verifyTokenForRecord } from './verify-request';
 export function registerLifecycleRoutes(app: Hono<ConnectEnv>, paths: { installed: string; uninstalled: string }): void {
   app.post(paths.installed, handleInstalled);
   app.post(paths.uninstalled, handleUninstalled);
+  for (const path of [paths.installed, paths.uninstalled]) {
+    app.all(path, (c) => {
+      const rejection = new ConnectError(
+        'method_not_allowed',
+        `${path} accepts only POST, which Bitbucket sends; this was ${c.req.method}.`,
+      );
+      const response = renderError(rejection, c);
+      response.headers.set('Allow', 'POST');
+      return response;
+    });
+  }
 }
 
 async function handleInstalled(c: Context<ConnectEnv>): Promise<Response> {
@@ -80,6 +92,9 @@ async function handleUninstalled(c: Context<ConnectEnv>): Promise<Response> {
     throw new ConnectError('invalid_payload', 'The uninstalled payload must be a JSON object.');
   }
 
+  if (body.clientKey !== undefined && typeof body.clientKey !== 'string') {
+    throw new ConnectError('invalid_payload', 'clientKey must be a string when present.');
+  }
   const token = decodeRequestToken(request);
   const clientKey = token.claims.iss as string;
   if (body.clientKey !== undefined && body.clientKey !== clientKey) {

@@ -35,6 +35,9 @@ const JWT_SCHEME_PATTERN = /^JWT[ \t]+([^\s]+)[ \t]*$/i;
  */
 export function extractToken(request: ReceivedRequest): string {
   const queryTokens = new URL(request.url).searchParams.getAll('jwt');
+  if (queryTokens.includes('')) {
+    throw new ConnectError('missing_token', 'The jwt query parameter is empty.');
+  }
   const candidates = new Set(queryTokens);
 
   if (request.authorization !== undefined) {

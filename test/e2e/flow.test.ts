@@ -93,6 +93,31 @@ describe('Connect flow', () => {
     expect(response.status).toBe(200);
   });
 
+  it('keeps serving after an oversized chunked body', async () => {
+    const chunk = new TextEncoder().encode('x'.repeat(16 * 1024));
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent >= 6) {
+          controller.close();
+          return;
+        }
+        sent += 1;
+        controller.enqueue(chunk);
+      },
+    });
+    const oversized = await fetch(`${appUrl()}/installed`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body,
+      duplex: 'half',
+    } as RequestInit);
+    expect(oversized.status).toBe(413);
+
+    const next = await fetch(`${appUrl()}/installed`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+    expect(next.status).toBe(400);
+  });
+
   it('rejects a forged first install for an unknown host', async () => {
     const response = await fetch(`${appUrl()}/installed`, {
       method: 'POST',

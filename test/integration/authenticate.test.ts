@@ -159,6 +159,12 @@ describe('token transport', () => {
     expect(await errorCode(response)).toBe('token_too_large');
   });
 
+  it('names an empty jwt parameter', async () => {
+    const response = await send(app, 'GET', '/config?jwt=');
+    const body = (await response.json()) as { error: { message: string } };
+    expect(body.error.message).toBe('The jwt query parameter is empty.');
+  });
+
   it('rejects a token that is not three segments', async () => {
     const response = await send(app, 'GET', '/config', { token: 'abc.def' });
     expect(await errorCode(response)).toBe('malformed_token');
@@ -439,7 +445,16 @@ describe('rejections leak nothing', () => {
     await send(app, 'GET', '/config', { token });
     const lines = logs.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(lines).toEqual([
-      { level: 'warn', event: 'request_rejected', code: 'qsh_mismatch', status: 401, clientKey, method: 'GET', path: '/config' },
+      {
+        level: 'warn',
+        event: 'request_rejected',
+        code: 'qsh_mismatch',
+        status: 401,
+        clientKey,
+        message: 'The JWT "qsh" claim does not match this request\'s method, path and query.',
+        method: 'GET',
+        path: '/config',
+      },
     ]);
   });
 

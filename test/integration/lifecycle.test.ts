@@ -109,6 +109,32 @@ describe('installed payload validation', () => {
     expect(response.status).toBe(400);
   });
 
+  it('names an empty body', async () => {
+    const response = await send(app, 'POST', '/installed', { rawBody: '' });
+    const body = (await response.json()) as { error: { message: string } };
+    expect(response.status).toBe(400);
+    expect(body.error.message).toContain('empty');
+  });
+
+  it.each(['GET', 'PUT', 'DELETE'])('answers %s with 405 and Allow', async (method) => {
+    const response = await send(app, method, '/installed');
+    expect(response.status).toBe(405);
+    expect(response.headers.get('Allow')).toBe('POST');
+  });
+
+  it('cuts long input quoted in messages', async () => {
+    const response = await install(uniqueClientKey(), { key: 'k'.repeat(2000) });
+    const body = (await response.json()) as { error: { message: string } };
+    expect(body.error.message.length).toBeLessThan(300);
+  });
+
+  it('does not list the allowed origins', async () => {
+    const response = await install(uniqueClientKey(), { baseUrl: 'https://evil.example.com' });
+    const text = await response.text();
+    expect(text).toContain('https://evil.example.com');
+    expect(text).not.toContain('https://api.bitbucket.org');
+  });
+
   it('rejects a JSON array body', async () => {
     const response = await send(app, 'POST', '/installed', { body: [installedPayload(uniqueClientKey())] });
     expect(response.status).toBe(400);
@@ -236,6 +262,14 @@ describe('uninstall', () => {
     const token = await tokenFor('POST', '/uninstalled', { clientKey });
     await send(app, 'POST', '/uninstalled', { body: { clientKey }, token });
     expect(await env.CONNECT_KV.get(accessTokenKey(clientKey, 'a'.repeat(64)))).toBeNull();
+  });
+
+  it('rejects a non-string body clientKey with 400', async () => {
+    const clientKey = uniqueClientKey();
+    await install(clientKey);
+    const token = await tokenFor('POST', '/uninstalled', { clientKey });
+    const response = await send(app, 'POST', '/uninstalled', { body: { clientKey: 1 }, token });
+    expect(response.status).toBe(400);
   });
 
   it('rejects an unknown clientKey', async () => {
