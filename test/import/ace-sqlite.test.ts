@@ -45,7 +45,7 @@ const badTenants: Array<{ payload: Record<string, unknown>; reason: string }> = 
   { payload: withoutField(tenantPayload(11), 'sharedSecret'), reason: 'sharedSecret is missing' },
   { payload: tenantPayload(12, { key: 'another-app' }), reason: 'is not this app\'s key "bitbucket-connect-workers-sample"' },
   { payload: tenantPayload(13, { clientKey: 'connection 13' }), reason: 'clientKey may contain only printable ASCII characters without spaces' },
-  { payload: tenantPayload(14, { baseApiUrl: 'https://api.bitbucket.example' }), reason: 'is not in ALLOWED_BASE_URLS' },
+  { payload: tenantPayload(14, { baseApiUrl: 'https://api.bitbucket.example' }), reason: 'baseApiUrl origin https://api.bitbucket.example' },
 ];
 const brokenJsonSecret = randomSecret();
 const secretsSeen: string[] = [secretBeforeRotation, brokenJsonSecret];
