@@ -108,7 +108,8 @@ async function prepareFixture(c: BenchContext): Promise<StepFixture> {
 
 function createStep(name: StepName, fixture: StepFixture): Step {
   const { runtime, installation, request } = fixture;
-  const verifyOptions = { appBaseUrl: runtime.appBaseUrl, allowSessionToken: false };
+  // The page route accepts no session tokens, as authenticate() without options.
+  const verifyOptions = { appBaseUrl: runtime.appBaseUrl, sessionScope: undefined };
 
   switch (name) {
     case 'empty':
