@@ -41,10 +41,10 @@ const PLAN = {
   connections: 50,
   /** Distinct page tokens: a 10 s run at 2,000 requests/s uses each about once. */
   tokenCount: 20_000,
-  pageRounds: 3,
+  pageRounds: 5,
   pageWarmupSeconds: 2,
   pageDurationSeconds: 10,
-  floorRounds: 3,
+  floorRounds: 5,
   floorWarmupSeconds: 1,
   floorDurationSeconds: 5,
   wranglerDevWarmupSeconds: 1,

@@ -119,7 +119,8 @@ function renderThroughput(results: BenchResults): string {
   const { page, floor, wranglerDev } = results;
   const runRow = (path: string) => (run: ThroughputReport['runs'][number]) =>
     `| \`${path}\` | ${run.round} | ${run.side} | ${rate(run.result.requestsPerSecond)} | ` +
-    `${ms(run.result.latencyP50Ms)} | ${ms(run.result.latencyP99Ms)} | ${run.result.total.toLocaleString('en-US')} | ${statuses(run.result)} |`;
+    `${ms(run.result.latencyP50Ms)} | ${ms(run.result.latencyP99Ms)} | ${run.result.total.toLocaleString('en-US')} | ${statuses(run.result)} | ` +
+    `${run.loadAverage.toFixed(2)} |`;
   const runRows = [...page.runs.map(runRow(page.plan.path)), ...floor.runs.map(runRow(floor.plan.path))];
 
   const medianRow = (label: string, report: ThroughputReport) => {
@@ -152,8 +153,8 @@ function renderThroughput(results: BenchResults): string {
     '',
     'Each run:',
     '',
-    '| route | round | side | req/s | p50 ms | p99 ms | responses | statuses |',
-    '|---|---:|---|---:|---:|---:|---:|---|',
+    '| route | round | side | req/s | p50 ms | p99 ms | responses | statuses | load average after |',
+    '|---|---:|---|---:|---:|---:|---:|---|---:|',
     ...runRows,
     '',
     `Reference, \`wrangler dev\` serving the same bundle (one run each, ${wranglerDev.durationSeconds} s after a ${wranglerDev.warmupSeconds} s warm-up):`,
@@ -274,6 +275,8 @@ function renderLimits(): string {
     '',
     '- The server under test and autocannon share the machine\'s cores, so each side\'s throughput is lower than',
     '  on a machine of its own. Both sides are measured under the same conditions, one after the other.',
+    '- Other processes on the machine compete with both sides, and the load averages above show how much.',
+    '  Alternating runs and medians spread that competition over both sides, but single runs still vary.',
     '- workerd runs the worker on one thread, and the peer runs in one Node process without a cluster.',
     '- Local KV and the local SQLite store are in-memory stores on this machine; production KV reads',
     '  take longer, and a production ACE store is usually a network database.',

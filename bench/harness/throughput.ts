@@ -3,6 +3,7 @@
  * (ours, peer, ours, peer, ...), each after its own warm-up run. Every
  * response must be 200: a run with any other status fails the bench.
  */
+import { loadavg } from 'node:os';
 import { assertAllOk, runLoad, type LoadResult } from './load';
 
 export type SideName = 'ours' | 'peer';
@@ -26,6 +27,8 @@ export interface ThroughputRun {
   readonly side: SideName;
   readonly round: number;
   readonly result: LoadResult;
+  /** The machine's 1-minute load average right after the run, which shows other work competing with it. */
+  readonly loadAverage: number;
 }
 
 export interface ThroughputSummary {
@@ -60,7 +63,7 @@ export async function measureThroughput(
       assertAllOk(`${label} (warm-up)`, await runLoad({ ...load, durationSeconds: plan.warmupSeconds }));
       const result = await runLoad({ ...load, durationSeconds: plan.durationSeconds });
       assertAllOk(label, result);
-      runs.push({ side: target.side, round, result });
+      runs.push({ side: target.side, round, result, loadAverage: loadavg()[0] ?? 0 });
       progress(`${label}: ${result.requestsPerSecond.toFixed(0)} req/s, p50 ${result.latencyP50Ms} ms, p99 ${result.latencyP99Ms} ms`);
     }
   }
