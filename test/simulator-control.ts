@@ -9,24 +9,13 @@ import { parseAllowList, type AllowList } from '../src/connect/allow-list';
 import { validateInstalledPayload } from '../src/connect/installation-payload';
 import { InstallationStore, recordFromPayload, type Installation } from '../src/connect/installations';
 import { testCipher } from './helpers';
+import type { FailureRuleInput, SimulatorStats } from '../tools/simulator/types';
 import { SIMULATOR_APP_KEY, type SimulatorName } from './simulators';
 
 /** Counters from `GET /_sim/stats`, as far as these tests read them. */
-export interface SimulatorStats {
-  tokenExchanges: number;
-  tokenExchangeFailures: number;
-  apiCalls: { total: number; byStatus: Record<string, number> };
-}
-
+export type { SimulatorStats } from '../tools/simulator/types';
 /** A failure rule for `POST /_sim/failures`. */
-export interface FailureRule {
-  path?: string;
-  status?: number;
-  count?: number;
-  retryAfterSeconds?: number;
-  body?: string;
-  delayMs?: number;
-}
+export type FailureRule = FailureRuleInput;
 
 /** Token lifetime the simulator issues by default, in seconds, as Bitbucket does. */
 export const DEFAULT_TOKEN_LIFETIME_SECONDS = 7200;

@@ -3,19 +3,9 @@
  * end-to-end tests run in another process than the global setup that owns it.
  */
 import { inject } from 'vitest';
+import type { SimulatorStats } from '../../tools/simulator/types';
 
-export interface SimulatorStats {
-  installs: number;
-  reinstalls: number;
-  uninstalls: number;
-  installFailures: number;
-  tokenExchanges: number;
-  tokenExchangeFailures: number;
-  apiCalls: { total: number; byStatus: Record<string, number> };
-  webhooksSent: number;
-  webhookResponses: Record<string, number>;
-  installation: { clientKey: string; installed: boolean } | null;
-}
+export type { SimulatorStats };
 
 export const simulatorUrl = (): string => inject('simulatorUrl');
 export const appUrl = (): string => inject('appUrl');
