@@ -154,6 +154,13 @@ async function runBenchmarks(
     minify: false,
     outdir: join(WORK_DIR, 'bundle-bench'),
   });
+  const bareBundle = await buildBundle({
+    label: 'bare worker (`bench/worker/bare.ts`)',
+    config: 'bench/wrangler.toml',
+    entry: 'bench/worker/bare.ts',
+    minify: false,
+    outdir: join(WORK_DIR, 'bundle-bare'),
+  });
   const bundles = await buildSizeBundles();
 
   const installation = createBenchInstallation();
@@ -183,6 +190,14 @@ async function runBenchmarks(
   servers.add('workerd', () => ours.dispose());
   const peer = await startAce(Number(new URL(peerUrl).port), join(WORK_DIR, 'ace.log'));
   servers.add('ACE', () => peer.group.stop());
+  const barePort = await findFreePort();
+  const bare = await startWorkerd({
+    scriptPath: bareBundle.mainModule,
+    port: barePort,
+    bindings: {},
+    logFile: join(WORK_DIR, 'workerd-bare.log'),
+  });
+  servers.add('workerd with the bare worker', () => bare.dispose());
 
   progress('installing: the same installed payload to both apps, and each simulator into its app');
   await postFirstInstall(ours.url, installation);
@@ -210,7 +225,7 @@ async function runBenchmarks(
     progress,
   );
   const floor = await measureThroughput(
-    targets,
+    [...targets, { side: 'bare', url: bare.url }],
     {
       path: STATIC_PATH,
       rounds: PLAN.floorRounds,
@@ -234,6 +249,7 @@ async function runBenchmarks(
   };
   await ours.dispose();
   await peer.group.stop();
+  await bare.dispose();
 
   progress('counting KV operations per request');
   const kv = await countKv(servers, benchBundle, workerBindings, installation, tokens);

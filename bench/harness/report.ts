@@ -6,7 +6,7 @@ import type { ExchangeRow } from './exchanges';
 import type { KvOperationsRow } from './kv-operations';
 import type { LoadResult } from './load';
 import type { StepCost } from './steps';
-import type { ThroughputReport } from './throughput';
+import type { SideName, ThroughputReport, ThroughputSummary } from './throughput';
 import type { StepName } from '../worker/constants';
 
 export interface MachineInfo {
@@ -100,6 +100,8 @@ function renderSetup(results: BenchResults): string {
     '- **peer**: atlassian-connect-express (ACE) on Express 4 in one Node process (`bench/ace/server.cjs`),',
     '  `NODE_ENV=production`, its default store (Sequelize on in-memory SQLite, query logging off), and',
     '  `addon.authenticate()` on the page route.',
+    '- **bare** (floor only): `bench/worker/bare.ts`, a worker without Hono or the framework, served the same way',
+    '  as ours. It is the control for what workerd and Miniflare cost on this machine.',
     '- **wrangler dev**: the same bundle under `wrangler dev`. Its proxy in front of the worker caps throughput, so',
     '  its figures are a reference for local development only and are not compared with the peer.',
     `- **load**: autocannon\'s programmatic API in the harness\'s Node process, ${plan.connections} connections, on the same`,
@@ -124,19 +126,24 @@ function renderThroughput(results: BenchResults): string {
   const runRows = [...page.runs.map(runRow(page.plan.path)), ...floor.runs.map(runRow(floor.plan.path))];
 
   const medianRow = (label: string, report: ThroughputReport) => {
-    const ours = report.median.ours;
-    const peer = report.median.peer;
+    const ours = summaryOf(report, 'ours');
+    const peer = summaryOf(report, 'peer');
     return (
       `| ${label} | ${rate(ours.requestsPerSecond)} | ${rate(peer.requestsPerSecond)} | ` +
       `**${(ours.requestsPerSecond / peer.requestsPerSecond).toFixed(2)}** | ${ms(ours.latencyP50Ms)} / ${ms(peer.latencyP50Ms)} | ` +
       `${ms(ours.latencyP99Ms)} / ${ms(peer.latencyP99Ms)} |`
     );
   };
+  const pageOurs = summaryOf(page, 'ours');
+  const pagePeer = summaryOf(page, 'peer');
+  const floorOurs = summaryOf(floor, 'ours');
+  const floorPeer = summaryOf(floor, 'peer');
+  const floorBare = summaryOf(floor, 'bare');
 
   return [
     '## 1. Authenticated request throughput and latency',
     '',
-    `Runs alternate between the sides (ours, peer, ours, peer, ...). Each page run lasts ${page.plan.durationSeconds} s after`,
+    `Runs alternate between the sides (ours, peer, ours, peer, ...; the floor rounds add the control). Each page run lasts ${page.plan.durationSeconds} s after`,
     `its own ${page.plan.warmupSeconds} s warm-up run; each floor run lasts ${floor.plan.durationSeconds} s after a ${floor.plan.warmupSeconds} s warm-up.`,
     'Every response of every run, warm-ups included, was checked: a status other than 200, a connection',
     'error or a timeout fails the bench, so the figures count only successful authenticated responses.',
@@ -148,8 +155,13 @@ function renderThroughput(results: BenchResults): string {
     medianRow('`GET /bench/page` (authenticated)', page),
     medianRow('`GET /bench/static` (floor)', floor),
     '',
-    `The authenticated route keeps ${percent(page.median.ours.requestsPerSecond / floor.median.ours.requestsPerSecond)} of the floor's throughput on our side ` +
-      `and ${percent(page.median.peer.requestsPerSecond / floor.median.peer.requestsPerSecond)} on the peer's.`,
+    `The authenticated route keeps ${percent(pageOurs.requestsPerSecond / floorOurs.requestsPerSecond)} of the floor's throughput on our side ` +
+      `and ${percent(pagePeer.requestsPerSecond / floorPeer.requestsPerSecond)} on the peer's.`,
+    '',
+    'Control: in the same floor rounds, workerd served the same JSON body from `bench/worker/bare.ts`, a worker',
+    `without Hono or the framework, at ${rate(floorBare.requestsPerSecond)} req/s (p50 ${ms(floorBare.latencyP50Ms)} ms, ` +
+      `p99 ${ms(floorBare.latencyP99Ms)} ms). The difference between that and our floor is what Hono and the framework add`,
+    'to a request that needs no authentication.',
     '',
     'Each run:',
     '',
@@ -164,6 +176,14 @@ function renderThroughput(results: BenchResults): string {
     `| \`GET /bench/page\` | ${rate(wranglerDev.page.requestsPerSecond)} | ${ms(wranglerDev.page.latencyP50Ms)} | ${ms(wranglerDev.page.latencyP99Ms)} | ${statuses(wranglerDev.page)} |`,
     `| \`GET /bench/static\` | ${rate(wranglerDev.floor.requestsPerSecond)} | ${ms(wranglerDev.floor.latencyP50Ms)} | ${ms(wranglerDev.floor.latencyP99Ms)} | ${statuses(wranglerDev.floor)} |`,
   ].join('\n');
+}
+
+function summaryOf(report: ThroughputReport, side: SideName): ThroughputSummary {
+  const summary = report.median[side];
+  if (summary === undefined) {
+    throw new Error(`The ${report.plan.path} runs have no ${side} side.`);
+  }
+  return summary;
 }
 
 function renderSteps(results: BenchResults): string {

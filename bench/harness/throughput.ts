@@ -1,12 +1,13 @@
 /**
- * Throughput and latency of one route on both sides, in alternating runs
+ * Throughput and latency of one route on each side, in alternating runs
  * (ours, peer, ours, peer, ...), each after its own warm-up run. Every
  * response must be 200: a run with any other status fails the bench.
  */
 import { loadavg } from 'node:os';
 import { assertAllOk, runLoad, type LoadResult } from './load';
 
-export type SideName = 'ours' | 'peer';
+/** Side of a comparison. `bare` is the control: workerd with a worker that uses neither Hono nor the framework. */
+export type SideName = 'ours' | 'peer' | 'bare';
 
 export interface Target {
   readonly side: SideName;
@@ -40,8 +41,8 @@ export interface ThroughputSummary {
 export interface ThroughputReport {
   readonly plan: ThroughputPlan;
   readonly runs: readonly ThroughputRun[];
-  /** Median of each figure over the runs of each side. */
-  readonly median: Readonly<Record<SideName, ThroughputSummary>>;
+  /** Median of each figure over the runs of each side that took part. */
+  readonly median: Readonly<Partial<Record<SideName, ThroughputSummary>>>;
 }
 
 export async function measureThroughput(
@@ -68,7 +69,11 @@ export async function measureThroughput(
     }
   }
 
-  return { plan, runs, median: { ours: summarize(runs, 'ours'), peer: summarize(runs, 'peer') } };
+  const medians: Partial<Record<SideName, ThroughputSummary>> = {};
+  for (const target of targets) {
+    medians[target.side] = summarize(runs, target.side);
+  }
+  return { plan, runs, median: medians };
 }
 
 function summarize(runs: readonly ThroughputRun[], side: SideName): ThroughputSummary {
