@@ -11,7 +11,7 @@ export const SIMULATOR_APP_KEY = 'test-app-key';
  * exchanges or injects failures gets its own, because test files run in
  * parallel and a simulator's counters and failure rules are shared.
  */
-export const SIMULATOR_NAMES = ['access-tokens', 'bitbucket-client'] as const;
+export const SIMULATOR_NAMES = ['access-tokens', 'bitbucket-client', 'recorded-cases'] as const;
 export type SimulatorName = (typeof SIMULATOR_NAMES)[number];
 
 /** A running simulator and the installed payload it sent to the app's lifecycle endpoint. */
