@@ -92,6 +92,12 @@ function renderHeader(results: BenchResults): string {
 function renderSetup(results: BenchResults): string {
   const { plan } = results.page;
   return [
+    '## How to run',
+    '',
+    '`npm run bench` from the repository root runs everything on this page and rewrites it. It installs',
+    '`bench/`\'s own dependencies with `npm ci --prefix bench` when `bench/node_modules` is missing, and keeps',
+    'builds, local state and server logs under `bench/.work/`.',
+    '',
     '## What runs where',
     '',
     '- **ours**: `bench/worker/index.ts`, built on `src/connect` (`createConnectApp` and `authenticate()`), bundled by',
@@ -143,8 +149,9 @@ function renderThroughput(results: BenchResults): string {
   return [
     '## 1. Authenticated request throughput and latency',
     '',
-    `Runs alternate between the sides (ours, peer, ours, peer, ...; the floor rounds add the control). Each page run lasts ${page.plan.durationSeconds} s after`,
-    `its own ${page.plan.warmupSeconds} s warm-up run; each floor run lasts ${floor.plan.durationSeconds} s after a ${floor.plan.warmupSeconds} s warm-up.`,
+    'Runs alternate between the sides: ours, peer, ours, peer and so on, with the control after the peer in',
+    `the floor rounds. Each page run lasts ${page.plan.durationSeconds} s after its own ${page.plan.warmupSeconds} s warm-up run, and each floor run`,
+    `lasts ${floor.plan.durationSeconds} s after a ${floor.plan.warmupSeconds} s warm-up.`,
     'Every response of every run, warm-ups included, was checked: a status other than 200, a connection',
     'error or a timeout fails the bench, so the figures count only successful authenticated responses.',
     '',
@@ -160,8 +167,9 @@ function renderThroughput(results: BenchResults): string {
     '',
     'Control: in the same floor rounds, workerd served the same JSON body from `bench/worker/bare.ts`, a worker',
     `without Hono or the framework, at ${rate(floorBare.requestsPerSecond)} req/s (p50 ${ms(floorBare.latencyP50Ms)} ms, ` +
-      `p99 ${ms(floorBare.latencyP99Ms)} ms). The difference between that and our floor is what Hono and the framework add`,
-    'to a request that needs no authentication.',
+      `p99 ${ms(floorBare.latencyP99Ms)} ms).`,
+    'The difference between that and our floor, within the noise of single runs, is what Hono and the',
+    'framework add to a request that needs no authentication.',
     '',
     'Each run:',
     '',
@@ -298,11 +306,8 @@ function renderLimits(): string {
     '- Other processes on the machine compete with both sides, and the load averages above show how much.',
     '  Alternating runs and medians spread that competition over both sides, but single runs still vary.',
     '- workerd runs the worker on one thread, and the peer runs in one Node process without a cluster.',
-    '- Local KV and the local SQLite store are in-memory stores on this machine; production KV reads',
-    '  take longer, and a production ACE store is usually a network database.',
-    '- Commands: `npm run bench` from the repository root runs everything above. It installs `bench/`\'s own',
-    '  dependencies with `npm ci --prefix bench` when `bench/node_modules` is missing, and keeps builds and',
-    '  logs under `bench/.work/`.',
+    '- Miniflare\'s KV and ACE\'s SQLite store both run in memory on this machine. In production a KV read goes',
+    '  to Cloudflare\'s KV service and an ACE store is usually a network database, with other latencies.',
   ].join('\n');
 }
 
