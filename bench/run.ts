@@ -98,12 +98,12 @@ class RunningServers {
 async function main(): Promise<void> {
   const startedAt = new Date();
   const started = performance.now();
-  const loadAtStart = oneMinuteLoad();
   await installBenchDependencies();
+  const loadAtStart = oneMinuteLoad();
   rmSync(WORK_DIR, { recursive: true, force: true });
   mkdirSync(WORK_DIR, { recursive: true });
 
-  progress(`1-minute load average at the start: ${loadAtStart.toFixed(2)} (other work on the machine lowers every figure)`);
+  progress(`1-minute load average before measuring: ${loadAtStart.toFixed(2)} (other work on the machine lowers every figure)`);
   const servers = new RunningServers();
   const interrupt = (signal: NodeJS.Signals) => {
     progress(`${signal} received; stopping every server`);

@@ -22,7 +22,7 @@ export interface BenchResults {
   readonly startedAt: Date;
   readonly runSeconds: number;
   readonly machine: MachineInfo;
-  /** The machine's 1-minute load average when the run started and when it ended. */
+  /** The machine's 1-minute load average when measuring started (after any install) and when it ended. */
   readonly loadAverage: { readonly atStart: number; readonly atEnd: number };
   readonly tokenCount: number;
   readonly page: ThroughputReport;
@@ -84,7 +84,7 @@ function renderHeader(results: BenchResults): string {
     `| CPU | ${machine.cpuModel}, ${machine.cores} cores |`,
     `| memory | ${machine.memoryGiB.toFixed(0)} GiB |`,
     `| OS | ${machine.os} |`,
-    `| 1-minute load average | ${results.loadAverage.atStart.toFixed(2)} at the start, ${results.loadAverage.atEnd.toFixed(2)} at the end |`,
+    `| 1-minute load average | ${results.loadAverage.atStart.toFixed(2)} when measuring started, ${results.loadAverage.atEnd.toFixed(2)} at the end |`,
     ...versionRows,
   ].join('\n');
 }
@@ -113,13 +113,13 @@ function renderSetup(results: BenchResults): string {
     `- **load**: autocannon\'s programmatic API in the harness\'s Node process, ${plan.connections} connections, on the same`,
     '  machine as the server under test, all on loopback.',
     '',
-    'Both apps receive the same Bitbucket-shaped `installed` payload (a first install, so without a JWT) and',
-    `then the same ${results.tokenCount.toLocaleString('en-US')} distinct page tokens: HS256 with that payload's`,
-    'sharedSecret, `iss` = clientKey, a distinct `sub` each, `exp` one hour ahead and the qsh of',
-    '`GET /bench/page`, signed by the npm package atlassian-jwt. Requests take the tokens in turn as the `jwt`',
-    'query parameter. Both page routes check the signature, the time claims and the qsh, look the',
-    'installation up in their store, and return `{"clientKey": ...}`. Both floor routes (`/bench/static`)',
-    'return a small JSON body without authentication.',
+    'Both apps receive the same Bitbucket-shaped `installed` payload (a first install, so without a JWT).',
+    `Then both get the same ${results.tokenCount.toLocaleString('en-US')} distinct page tokens, signed by the npm package atlassian-jwt:`,
+    'HS256 with that payload\'s sharedSecret, `iss` = clientKey, a distinct `sub` each, `exp` one hour ahead',
+    'and the qsh of `GET /bench/page`. Requests take the tokens in turn as the `jwt` query parameter.',
+    'Both page routes check the signature, the time claims and the qsh, look the installation up in their',
+    'store, and return `{"clientKey": ...}`. Both floor routes (`/bench/static`) return a small JSON body',
+    'without authentication.',
   ].join('\n');
 }
 
@@ -225,7 +225,7 @@ function renderSteps(results: BenchResults): string {
 function renderExchanges(results: BenchResults): string {
   const row = (entry: ExchangeRow) =>
     `| ${entry.n.toLocaleString('en-US')} | ${entry.succeeded.toLocaleString('en-US')} | ${failures(entry.failures)} | ` +
-    `**${entry.tokenExchanges}** | ${entry.apiCalls.toLocaleString('en-US')} | ${counts(entry.apiStatuses)} | ${Math.round(entry.elapsedMs).toLocaleString('en-US')} |`;
+    `**${entry.tokenExchanges}** | ${entry.apiCalls.toLocaleString('en-US')} | ${statusCounts(entry.apiStatuses)} | ${Math.round(entry.elapsedMs).toLocaleString('en-US')} |`;
   const header = [
     '| N | calls succeeded | failed calls | token exchanges | API requests at the simulator | API statuses | time, ms |',
     '|---:|---:|---|---:|---:|---|---:|',
@@ -246,7 +246,7 @@ function renderExchanges(results: BenchResults): string {
     ...results.exchanges.ours.map(row),
     '',
     '**Peer**: ACE\'s HTTP client (`addon.httpClient({clientKey})`, `lib/internal/host-request.js` in ACE 11.5.3)',
-    'never asks Bitbucket for an access token: for a Bitbucket app it signs every request with its own',
+    'never requests an access token from Bitbucket. For a Bitbucket app it signs every request with its own',
     'Connect JWT (`iss` = app key, `sub` = clientKey, the qsh of that request), and `asUserByAccountId()`,',
     'its only path to a bearer token, throws for Bitbucket. So the count that applies is one JWT signed and',
     'one store read per call, and zero exchanges:',
@@ -267,7 +267,7 @@ function renderBundles(results: BenchResults): string {
     'Sizes of the JavaScript modules that `wrangler deploy --dry-run --outdir` writes (source maps excluded),',
     'gzip at zlib\'s default level, next to wrangler\'s own "Total Upload" line.',
     '',
-    '| entry | minified | KiB | gzip KiB | wrangler says |',
+    '| entry | minified | KiB | gzip KiB | wrangler\'s "Total Upload" |',
     '|---|---|---:|---:|---|',
     ...rows,
     '',
@@ -329,6 +329,11 @@ function micro(value: number): string {
 
 function kib(bytes: number): string {
   return (bytes / 1024).toFixed(1);
+}
+
+function statusCounts(values: Readonly<Record<string, number>>): string {
+  const parts = Object.entries(values).map(([status, count]) => `${count.toLocaleString('en-US')} × ${status}`);
+  return parts.join(', ') || 'none';
 }
 
 function statuses(result: LoadResult): string {
