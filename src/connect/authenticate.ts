@@ -64,7 +64,7 @@ export function authenticate<Bindings extends ConnectBindings = ConnectBindings>
     const token = decodeRequestToken(request);
     const clientKey = token.claims.iss as string;
 
-    const record = await runtime.installations.get(clientKey);
+    const record = await runtime.installations.getCached(clientKey);
     if (record === null) {
       throw new ConnectError('unknown_installation', 'No installation exists for the JWT issuer (clientKey).', {
         clientKey,

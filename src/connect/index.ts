@@ -51,6 +51,7 @@ export {
 export { CONNECT_ERROR_STATUS, ConnectError, isConnectError, type ConnectErrorCode } from './errors';
 export { validateInstalledPayload, type InstalledPayload, type Principal } from './installation-payload';
 export {
+  INSTALLATION_MEMORY_CACHE_SECONDS,
   InstallationStore,
   isInstalled,
   recordFromPayload,

@@ -86,6 +86,26 @@ export function recordFromPayload(
 /** Supplies the cipher when a secret is first read or written, so routes without secrets work without a key. */
 export type CipherSource = () => SecretCipher;
 
+/**
+ * How long request authentication reuses a record read in this isolate, in
+ * seconds. KV itself may serve a value up to 60 s old in other locations, so
+ * a shorter memory copy adds no new kind of staleness; it saves the KV read on
+ * most requests. Writes through the store drop the copy in this isolate, and
+ * the lifecycle routes always read KV.
+ */
+export const INSTALLATION_MEMORY_CACHE_SECONDS = 10;
+
+/** Records kept in memory per KV namespace. */
+const INSTALLATION_MEMORY_CACHE_SIZE = 1000;
+
+interface MemoryEntry {
+  readonly record: InstallationRecord | null;
+  readonly expiresAtMs: number;
+}
+
+/** Per-isolate copies, keyed by the KV binding so that separate namespaces never share entries. */
+const memoryCaches = new WeakMap<KVNamespace, Map<string, MemoryEntry>>();
+
 export class InstallationStore {
   constructor(
     private readonly kv: KVNamespace,
@@ -115,8 +135,40 @@ export class InstallationStore {
     return decodeInstallationRecord(text, clientKey, this.cipher);
   }
 
+  /**
+   * Reads a record through this isolate's memory copy, for request
+   * authentication. Absent records are remembered as well, so a flood of
+   * tokens naming an unknown clientKey costs one KV read per interval.
+   */
+  async getCached(clientKey: string): Promise<InstallationRecord | null> {
+    const cache = this.memoryCache();
+    const entry = cache.get(clientKey);
+    const now = Date.now();
+    if (entry !== undefined && entry.expiresAtMs > now) {
+      return entry.record;
+    }
+
+    const record = await this.get(clientKey);
+    if (cache.size >= INSTALLATION_MEMORY_CACHE_SIZE) {
+      cache.clear();
+    }
+    cache.set(clientKey, { record, expiresAtMs: now + INSTALLATION_MEMORY_CACHE_SECONDS * 1000 });
+    return record;
+  }
+
   async put(record: InstallationRecord): Promise<void> {
+    this.memoryCache().delete(record.clientKey);
     await this.write(record.clientKey, await encodeInstallationRecord(record, this.cipher()));
+    this.memoryCache().delete(record.clientKey);
+  }
+
+  private memoryCache(): Map<string, MemoryEntry> {
+    let cache = memoryCaches.get(this.kv);
+    if (cache === undefined) {
+      cache = new Map();
+      memoryCaches.set(this.kv, cache);
+    }
+    return cache;
   }
 
   /** Marks an installation uninstalled, keeping its secret, and deletes its cached data. */

@@ -1,9 +1,10 @@
 import { env } from 'cloudflare:workers';
 import { verify } from 'hono/jwt';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Hono } from 'hono';
 import {
   CLOCK_SKEW_LEEWAY_SECONDS,
+  INSTALLATION_MEMORY_CACHE_SECONDS,
   InstallationStore,
   MAX_TOKEN_LENGTH,
   createQueryStringHash,
@@ -103,6 +104,52 @@ describe('valid requests', () => {
     expect(response.status).toBe(200);
     expect(counts.get).toBe(1);
     expect(counts.put).toBe(0);
+  });
+});
+
+describe('installation memory copy', () => {
+  it('serves a repeat request without a KV read', async () => {
+    const clientKey = await installed();
+    const { kv, counts } = countingKv(env.CONNECT_KV);
+    const bindings = testBindings({ CONNECT_KV: kv });
+    await send(app, 'GET', '/config', { token: await tokenFor('GET', '/config', { clientKey }), bindings });
+    await send(app, 'GET', '/config', { token: await tokenFor('GET', '/config', { clientKey }), bindings });
+    expect(counts.get).toBe(1);
+  });
+
+  it('reads KV again once the copy is older than its lifetime', async () => {
+    const clientKey = await installed();
+    const { kv, counts } = countingKv(env.CONNECT_KV);
+    const bindings = testBindings({ CONNECT_KV: kv });
+    await send(app, 'GET', '/config', { token: await tokenFor('GET', '/config', { clientKey }), bindings });
+
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Date.now() + (INSTALLATION_MEMORY_CACHE_SECONDS + 1) * 1000);
+      await send(app, 'GET', '/config', { token: await tokenFor('GET', '/config', { clientKey }), bindings });
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(counts.get).toBe(2);
+  });
+
+  it('drops the copy when this isolate uninstalls', async () => {
+    const clientKey = await installed();
+    expect((await send(app, 'GET', '/config', { token: await tokenFor('GET', '/config', { clientKey }) })).status).toBe(200);
+    await send(app, 'POST', '/uninstalled', { token: await tokenFor('POST', '/uninstalled', { clientKey }), body: { clientKey } });
+    const response = await send(app, 'GET', '/config', { token: await tokenFor('GET', '/config', { clientKey }) });
+    expect(await errorCode(response)).toBe('installation_uninstalled');
+  });
+
+  it('drops the copy when this isolate rotates the secret', async () => {
+    const clientKey = await installed();
+    await send(app, 'GET', '/config', { token: await tokenFor('GET', '/config', { clientKey }) });
+    await send(app, 'POST', '/installed', {
+      body: installedPayload(clientKey, { sharedSecret: SECRET_NEW }),
+      token: await tokenFor('POST', '/installed', { clientKey }),
+    });
+    const response = await send(app, 'GET', '/config', { token: await tokenFor('GET', '/config', { clientKey, secret: SECRET_NEW }) });
+    expect(response.status).toBe(200);
   });
 });
 

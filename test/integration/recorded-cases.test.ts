@@ -4,7 +4,7 @@
  * local Bitbucket simulator; KV cases against the real local KV binding.
  */
 import { env } from 'cloudflare:workers';
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   ACCESS_TOKEN_EXPIRY_MARGIN_SECONDS,
   cacheKey,
@@ -295,11 +295,19 @@ describe('KV cases', () => {
       bindings,
     });
     clock = 61;
-    const late = await send(app, 'POST', '/webhooks/repo-push', {
-      token: await tokenFor('POST', '/webhooks/repo-push', { clientKey }),
-      body: { event: 'repo:push', data: {} },
-      bindings,
-    });
+    // The wall clock moves too, past the isolate's memory copy of the absent record.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 61_000);
+    let late: Response;
+    try {
+      late = await send(app, 'POST', '/webhooks/repo-push', {
+        token: await tokenFor('POST', '/webhooks/repo-push', { clientKey }),
+        body: { event: 'repo:push', data: {} },
+        bindings,
+      });
+    } finally {
+      vi.useRealTimers();
+    }
 
     const statuses = entry.expected.statuses as number[];
     expect(install.status).toBe(statuses[0]);
