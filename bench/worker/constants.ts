@@ -36,6 +36,7 @@ export const STEP_NAMES = [
   'qsh',
   'kv-get',
   'kv-read',
+  'cached-read',
   'full',
 ] as const;
 
