@@ -11,6 +11,8 @@ const COUNTED_CONNECTIONS = 10;
 export interface KvOperationsRow {
   readonly path: string;
   readonly requests: number;
+  /** Concurrent connections the requests came over. */
+  readonly connections: number;
   readonly counts: KvOperationCounts;
   /** get + getWithMetadata per request. */
   readonly readsPerRequest: number;
@@ -39,6 +41,7 @@ export async function countKvOperations(
   return {
     path,
     requests: result.total,
+    connections: COUNTED_CONNECTIONS,
     counts,
     readsPerRequest: (counts.get + counts.getWithMetadata) / result.total,
     writesPerRequest: (counts.put + counts.delete) / result.total,
