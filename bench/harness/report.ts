@@ -200,7 +200,7 @@ function renderSteps(results: BenchResults): string {
   const floor = byName.get('floor')?.microsecondsPerStep ?? Number.NaN;
   const rows = results.steps.map((step) => {
     const description = STEP_DESCRIPTIONS[step.name as Exclude<StepName, 'empty'>];
-    return `| \`${step.name}\` | ${description} | ${micro(step.microsecondsPerStep)} | ${(step.microsecondsPerStep / floor).toFixed(1)} |`;
+    return `| \`${step.name}\` | ${description} | ${micro(step.microsecondsPerStep)} | ${multiple(step.microsecondsPerStep / floor)} |`;
   });
 
   return [
@@ -328,8 +328,15 @@ function percent(ratio: number): string {
   return `${Math.round(ratio * 100)} %`;
 }
 
+/** Step costs below this many microseconds are within the timing noise of the method. */
+const MEASURABLE_MICROSECONDS = 0.1;
+
 function micro(value: number): string {
-  return value.toFixed(1);
+  return value < MEASURABLE_MICROSECONDS ? `< ${MEASURABLE_MICROSECONDS}` : value.toFixed(1);
+}
+
+function multiple(ratio: number): string {
+  return ratio < 0.1 ? '< 0.1' : ratio.toFixed(1);
 }
 
 function kib(bytes: number): string {
