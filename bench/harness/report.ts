@@ -118,9 +118,10 @@ function renderSetup(results: BenchResults): string {
     `Then both get the same ${results.tokenCount.toLocaleString('en-US')} distinct page tokens, signed by the npm package atlassian-jwt:`,
     'HS256 with that payload\'s sharedSecret, `iss` = clientKey, a distinct `sub` each, `exp` one hour ahead',
     'and the qsh of `GET /bench/page`. Requests take the tokens in turn as the `jwt` query parameter.',
-    'Both page routes check the signature, the time claims and the qsh, look the installation up in their',
-    'store, and return `{"clientKey": ...}`. Both floor routes (`/bench/static`) return a small JSON body',
-    'without authentication.',
+    'Both page routes check the signature, the time claims and the qsh, look the installation up, and return',
+    '`{"clientKey": ...}`. Ours looks it up in the isolate\'s memory copy, which it reads again from KV once',
+    'the copy is older than `INSTALLATION_MEMORY_CACHE_SECONDS`. The peer queries its store on every',
+    'request. Both floor routes (`/bench/static`) return a small JSON body without authentication.',
   ].join('\n');
 }
 
@@ -310,7 +311,7 @@ function renderLimits(): string {
     '  on a machine of its own. Both sides are measured under the same conditions, one after the other.',
     '- Other processes on the machine compete with both sides, and the load averages above show how much.',
     '  Alternating runs and medians spread that competition over both sides, but single runs still vary.',
-    '- workerd runs the worker on one thread, and the peer runs in one Node process without a cluster.',
+    '- Miniflare serves the worker from one isolate, and the peer runs in one Node process without a cluster.',
     '- Miniflare\'s KV and ACE\'s SQLite store both run in memory on this machine. In production a KV read goes',
     '  to Cloudflare\'s KV service and an ACE store is usually a network database, with other latencies.',
   ].join('\n');
