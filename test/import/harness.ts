@@ -6,7 +6,7 @@
  * atlassian-jwt package (independent of the framework's signer) and reads
  * back what the import wrote to local KV.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, chownSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -364,6 +364,14 @@ export async function startAceApp(options: AceAppOptions): Promise<Service> {
   );
 }
 
+/** Fails with the install command when a server program the import tests need is missing. */
+function requireProgram(program: string, server: string, debianPackage: string): void {
+  const found = program.includes('/') ? existsSync(program) : spawnSync('which', [program]).status === 0;
+  if (!found) {
+    throw new Error(`${server} is not installed, and the import tests start a real one: run "apt-get install ${debianPackage}" (.ci/run does).`);
+  }
+}
+
 /** Finds Debian's PostgreSQL programs, which are not on PATH. */
 function postgresProgram(name: 'initdb' | 'postgres'): string {
   const root = '/usr/lib/postgresql';
@@ -395,6 +403,7 @@ export async function startPostgres(): Promise<Service> {
     const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
     chownSync(directory, uid, gid);
   }
+  requireProgram(postgresProgram('initdb'), 'PostgreSQL', 'postgresql');
   const [initdb, initdbArgs] = runAs(postgresProgram('initdb'), [
     '-D', dataDirectory, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--no-sync',
   ]);
@@ -423,6 +432,7 @@ export async function startPostgres(): Promise<Service> {
 
 /** Starts redis-server without persistence. */
 export async function startRedis(): Promise<Service> {
+  requireProgram('redis-server', 'Redis', 'redis-server');
   const directory = temporaryDirectory('redis');
   const port = await findFreePort();
   const url = `redis://${LOOPBACK_HOST}:${port}`;
