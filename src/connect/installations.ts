@@ -103,18 +103,14 @@ interface MemoryEntry {
   readonly expiresAtMs: number;
 }
 
-interface MemoryCache {
-  readonly entries: Map<string, MemoryEntry>;
-  /** Reads under way, so that concurrent misses for one clientKey share one KV read. */
-  readonly pending: Map<string, Promise<InstallationRecord | null>>;
-}
-
 /**
  * Per-isolate copies, keyed by the KV binding so that separate namespaces
  * never share entries. NOTE: an app that wraps `env.CONNECT_KV` in a new
  * object per request gets a new, empty cache each time; wrap it once.
+ * Concurrent misses each read KV: sharing one read promise across requests
+ * made some waiting requests fail with workerd's own 500 under load.
  */
-const memoryCaches = new WeakMap<KVNamespace, MemoryCache>();
+const memoryCaches = new WeakMap<KVNamespace, Map<string, MemoryEntry>>();
 
 export class InstallationStore {
   constructor(
@@ -152,53 +148,30 @@ export class InstallationStore {
    */
   async getCached(clientKey: string): Promise<InstallationRecord | null> {
     const cache = this.memoryCache();
-    const entry = cache.entries.get(clientKey);
-    if (entry !== undefined && entry.expiresAtMs > Date.now()) {
+    const entry = cache.get(clientKey);
+    const now = Date.now();
+    if (entry !== undefined && entry.expiresAtMs > now) {
       return entry.record;
     }
 
-    const pending = cache.pending.get(clientKey);
-    if (pending !== undefined) {
-      return pending;
+    const record = await this.get(clientKey);
+    if (cache.size >= INSTALLATION_MEMORY_CACHE_SIZE) {
+      cache.clear();
     }
-
-    // A write in this isolate removes the pending read, and its result is then not kept.
-    const read: Promise<InstallationRecord | null> = this.get(clientKey)
-      .then((record) => {
-        if (cache.pending.get(clientKey) === read) {
-          if (cache.entries.size >= INSTALLATION_MEMORY_CACHE_SIZE) {
-            cache.entries.clear();
-          }
-          cache.entries.set(clientKey, { record, expiresAtMs: Date.now() + INSTALLATION_MEMORY_CACHE_SECONDS * 1000 });
-        }
-        return record;
-      })
-      .finally(() => {
-        if (cache.pending.get(clientKey) === read) {
-          cache.pending.delete(clientKey);
-        }
-      });
-    cache.pending.set(clientKey, read);
-    return read;
+    cache.set(clientKey, { record, expiresAtMs: now + INSTALLATION_MEMORY_CACHE_SECONDS * 1000 });
+    return record;
   }
 
   async put(record: InstallationRecord): Promise<void> {
-    this.forget(record.clientKey);
+    this.memoryCache().delete(record.clientKey);
     await this.write(record.clientKey, await encodeInstallationRecord(record, this.cipher()));
-    this.forget(record.clientKey);
+    this.memoryCache().delete(record.clientKey);
   }
 
-  /** Drops this isolate's copy of a record, including a read under way. */
-  private forget(clientKey: string): void {
-    const cache = this.memoryCache();
-    cache.entries.delete(clientKey);
-    cache.pending.delete(clientKey);
-  }
-
-  private memoryCache(): MemoryCache {
+  private memoryCache(): Map<string, MemoryEntry> {
     let cache = memoryCaches.get(this.kv);
     if (cache === undefined) {
-      cache = { entries: new Map(), pending: new Map() };
+      cache = new Map();
       memoryCaches.set(this.kv, cache);
     }
     return cache;
