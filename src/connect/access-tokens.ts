@@ -132,6 +132,10 @@ export function createAccessTokenProvider(options: AccessTokenProviderOptions): 
       return remembered;
     }
 
+    // NOTE: the shared exchange may belong to another request of the isolate.
+    // Sharing a KV read that way gave some waiting requests workerd's own 500
+    // under load; exchanges are rare (one per token lifetime) and that case is
+    // untested here across requests, only within one request.
     const pending = memory.inFlight.get(key);
     if (pending !== undefined) {
       return pending;
