@@ -379,6 +379,26 @@ describe('token cache', () => {
     expect(await fixture.store.get(fixture.installation.clientKey)).not.toBeNull();
   });
 
+  it('never serves a rejected token still in KV', async () => {
+    // A KV binding whose deletes have not landed yet, as another request may see it.
+    const kv = new Proxy(env.CONNECT_KV, {
+      get(target, property) {
+        if (property === 'delete') {
+          return () => Promise.resolve();
+        }
+        const value = Reflect.get(target, property) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const tokens = provider({ kv });
+    const first = await tokens.getAccessToken(fixture.installation);
+    await tokens.invalidate(fixture.installation, undefined, first.accessToken);
+
+    const second = await tokens.getAccessToken(fixture.installation);
+    expect(second.accessToken).not.toBe(first.accessToken);
+    expect(await exchanges()).toBe(2);
+  });
+
   it('uninstall forgets the tokens held in memory', async () => {
     const memoryCache = createAccessTokenMemoryCache();
     const tokens = provider({ memoryCache });
