@@ -87,7 +87,7 @@ export function countingKv(kv: KVNamespace) {
   return { kv: wrapped, counts };
 }
 
-/** The cipher of the test bindings' CONNECT_ENCRYPTION_KEY. */
+/** Returns the cipher of the test bindings' CONNECT_ENCRYPTION_KEY. */
 export function testCipher(): SecretCipher {
   return secretCipherFromBindings(env as unknown as ConnectBindings);
 }
@@ -103,7 +103,7 @@ export function testBindings(overrides: Partial<ConnectBindings> = {}): ConnectB
   };
 }
 
-/** A fresh clientKey per test, so tests do not share installations. */
+/** Returns a fresh clientKey, so tests do not share installations. */
 export function uniqueClientKey(label = 'test'): string {
   return `connection:${label}-${crypto.randomUUID()}`;
 }

@@ -78,27 +78,40 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
   return { appUrl, simulator, stop };
 }
 
-function spawnWorker(port: number, simulatorUrl: string, options: DevStackOptions, log: (line: string) => void): ChildProcess {
-  const allowed = `https://bitbucket.org,https://api.bitbucket.org,${simulatorUrl}`;
-  const args = [
+/** Builds the `npx` arguments of `wrangler dev` on loopback with the given vars. */
+export function wranglerDevArguments(options: {
+  port: number;
+  vars: Readonly<Record<string, string>>;
+  config?: string;
+  persistTo?: string;
+}): string[] {
+  return [
     'wrangler',
     'dev',
+    ...(options.config === undefined ? [] : ['--config', options.config]),
     '--ip',
     LOOPBACK_HOST,
     '--port',
-    String(port),
+    String(options.port),
     '--inspector-port',
     '0',
     '--show-interactive-dev-session=false',
-    '--var',
-    `ALLOWED_BASE_URLS:${allowed}`,
-    '--var',
-    `APP_BASE_URL:http://${LOOPBACK_HOST}:${port}`,
-    // The public development key: local KV data is throwaway, and the worker logs that it is in use.
-    '--var',
-    `CONNECT_ENCRYPTION_KEY:${DEVELOPMENT_ENCRYPTION_KEY}`,
     ...(options.persistTo === undefined ? [] : ['--persist-to', options.persistTo]),
+    ...Object.entries(options.vars).flatMap(([name, value]) => ['--var', `${name}:${value}`]),
   ];
+}
+
+function spawnWorker(port: number, simulatorUrl: string, options: DevStackOptions, log: (line: string) => void): ChildProcess {
+  const args = wranglerDevArguments({
+    port,
+    vars: {
+      ALLOWED_BASE_URLS: `https://bitbucket.org,https://api.bitbucket.org,${simulatorUrl}`,
+      APP_BASE_URL: `http://${LOOPBACK_HOST}:${port}`,
+      // The public development key: local KV data is throwaway, and the worker logs that it is in use.
+      CONNECT_ENCRYPTION_KEY: DEVELOPMENT_ENCRYPTION_KEY,
+    },
+    ...(options.persistTo === undefined ? {} : { persistTo: options.persistTo }),
+  });
 
   const child = spawn('npx', args, {
     cwd: PROJECT_ROOT,
@@ -129,8 +142,8 @@ async function waitForWorker(appUrl: string, worker: ChildProcess): Promise<void
     }
     try {
       const response = await fetch(`${appUrl}/atlassian-connect.json`);
-      // The descriptor names the base URL this worker was started with, which
-      // tells our worker apart from another process on the same port.
+      // The descriptor contains the base URL this worker was started with, so it
+      // distinguishes our worker from another process on the same port.
       if (response.ok && ((await response.json()) as { baseUrl?: unknown }).baseUrl === appUrl) {
         return;
       }

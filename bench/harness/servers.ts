@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { BENCH_DIR, childEnv, LOOPBACK_HOST, ROOT_DIR } from './env';
 import { spawnGroup, waitForHttp, type ChildGroup } from './processes';
 import { STATIC_PATH } from '../worker/constants';
+import { wranglerDevArguments } from '../../tools/dev-stack';
 
 /** Maximum time until a server responds to its first request, in milliseconds. */
 const ACE_READY_TIMEOUT_MS = 30_000;
@@ -41,22 +42,7 @@ export async function startWranglerDev(
   logFile: string,
 ): Promise<ServerProcess> {
   const url = `http://${LOOPBACK_HOST}:${port}`;
-  const args = [
-    'wrangler',
-    'dev',
-    '--config',
-    'bench/wrangler.toml',
-    '--ip',
-    LOOPBACK_HOST,
-    '--port',
-    String(port),
-    '--inspector-port',
-    '0',
-    '--show-interactive-dev-session=false',
-    '--persist-to',
-    persistTo,
-    ...Object.entries(vars).flatMap(([name, value]) => ['--var', `${name}:${value}`]),
-  ];
+  const args = wranglerDevArguments({ port, vars, config: 'bench/wrangler.toml', persistTo });
   const group = spawnGroup('wrangler dev', 'npx', args, { cwd: ROOT_DIR, env: childEnv(), logFile });
   await startedOrStopped(group, waitForHttp(`${url}${STATIC_PATH}`, group, WRANGLER_READY_TIMEOUT_MS, logFile));
   return { url, group, logFile };

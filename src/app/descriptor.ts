@@ -1,6 +1,6 @@
 /**
  * The sample app's descriptor. Replace `key` with your registered app key:
- * Bitbucket accepts installs only for keys it already knows.
+ * Bitbucket accepts installs only for registered keys.
  */
 import type { AppDescriptor } from '../connect';
 

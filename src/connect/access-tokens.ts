@@ -141,7 +141,7 @@ export function createAccessTokenProvider(options: AccessTokenProviderOptions): 
     // Sharing a KV read that way gave some waiting requests workerd's own 500
     // under load. Exchanges are rare (one per token lifetime), and 1,200 page
     // loads in batches of 40 concurrent requests over 30 expiries under wrangler
-    // dev all succeeded; cancellation of the request that started one is untested.
+    // dev all succeeded. Cancelling the request that started one is untested.
     const pending = memory.inFlight.get(key);
     if (pending !== undefined) {
       return pending;

@@ -33,7 +33,7 @@ export function createConnectApp<Bindings extends ConnectBindings = ConnectBindi
   });
 
   app.get(DESCRIPTOR_PATH, (c) => c.json(renderDescriptor(descriptor, c.get('connect').appBaseUrl)));
-  // Browsers ask for it when a page is opened directly; answering keeps it out of the rejection log.
+  // Browsers request it when a page is opened directly, and a 204 keeps it out of the rejection log.
   app.get('/favicon.ico', (c) => c.body(null, 204));
   registerLifecycleRoutes(app as unknown as Hono<ConnectEnv>, descriptor.lifecycle);
 

@@ -5,7 +5,7 @@
  */
 import { ConnectError } from './errors';
 
-/** Scopes Bitbucket Cloud knows for Connect apps. */
+/** Scopes that Bitbucket Cloud defines for Connect apps. */
 export const BITBUCKET_SCOPES = [
   'account',
   'account:write',

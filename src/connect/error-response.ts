@@ -8,7 +8,7 @@ import { HTTPException } from 'hono/http-exception';
 import { ConnectError, quoteInput } from './errors';
 import { logEvent } from './log';
 
-/** Longest message and path written into a log line, in characters. */
+/** Maximum lengths of the message and the path written into a log line, in characters. */
 const MAX_LOGGED_MESSAGE_LENGTH = 300;
 const MAX_LOGGED_PATH_LENGTH = 200;
 

@@ -95,7 +95,7 @@ export function toErrorBody(error: ConnectError): ConnectErrorBody {
   return { error: { code: error.code, message: error.message } };
 }
 
-/** Longest piece of request input quoted in a message or log field, in characters. */
+/** Maximum length of request input quoted in a message or log field, in characters. */
 export const MAX_QUOTED_INPUT_LENGTH = 100;
 
 /** Cuts request input for quoting in a message or log line. */

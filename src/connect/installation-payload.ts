@@ -14,7 +14,7 @@ import { MAX_CLIENT_KEY_LENGTH } from './storage-keys';
 export const MIN_SHARED_SECRET_LENGTH = 16;
 export const MAX_SHARED_SECRET_LENGTH = 128;
 
-/** Longest value accepted for the other string fields, in characters. */
+/** Maximum length of the other string fields, in characters. */
 const MAX_TEXT_FIELD_LENGTH = 2048;
 const MAX_PUBLIC_KEY_LENGTH = 8192;
 

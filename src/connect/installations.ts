@@ -13,9 +13,9 @@
  *   "installedAt", "updatedAt", "uninstalledAt"? (ISO 8601) }
  * ```
  * The sharedSecret is encrypted with AES-GCM (secret-cipher.ts), bound to the
- * record's KV key. Version 1 records, written before encryption existed, hold
- * `sharedSecret` in plain text; they are read as they are and encrypted when
- * the record is next written (re-install or uninstall).
+ * record's KV key. Version 1 records, written before encryption existed,
+ * contain `sharedSecret` in plain text. They are read as they are and
+ * encrypted when the record is next written (re-install or uninstall).
  *
  * An uninstalled record keeps its sharedSecret: Bitbucket signs the next
  * install of the same clientKey with it.
@@ -89,8 +89,8 @@ export type CipherSource = () => SecretCipher;
 /**
  * How long request authentication reuses a record read in this isolate, in
  * seconds. KV itself may serve a value up to 60 s old in other locations, so
- * a shorter memory copy adds no new kind of staleness; it saves the KV read on
- * most requests. Writes through the store drop the copy in this isolate, and
+ * a shorter memory copy adds no new kind of staleness, and it saves the KV
+ * read on most requests. Writes through the store drop the copy in this isolate, and
  * the lifecycle routes always read KV.
  */
 export const INSTALLATION_MEMORY_CACHE_SECONDS = 10;

@@ -19,7 +19,7 @@ import { MAX_CLIENT_KEY_LENGTH } from './storage-keys';
 /** The only algorithm accepted or produced. The token header never chooses it. */
 export const CONNECT_JWT_ALGORITHM = 'HS256';
 
-/** Longest token accepted, in characters, checked before any decoding. */
+/** Maximum token length, in characters, checked before any decoding. */
 export const MAX_TOKEN_LENGTH = 8192;
 
 /** Tolerated clock difference between Bitbucket and the worker, in seconds. */

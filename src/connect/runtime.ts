@@ -24,7 +24,7 @@ export interface ConnectBindings {
   CONNECT_ENCRYPTION_OLD_KEYS?: string;
 }
 
-/** What the framework's middleware and routes share for one request. */
+/** Framework state shared by the middleware and routes of one request. */
 export interface ConnectRuntime {
   readonly descriptor: Readonly<AppDescriptor>;
   readonly appBaseUrl: string;

@@ -7,8 +7,8 @@
  *   still decrypt. A record moves to the current key when it is next written.
  * - The KV key of the value is the additional authenticated data, so a
  *   ciphertext copied to another installation's key fails to decrypt.
- * - There is no plaintext fallback: without a key, the first operation that
- *   needs one fails with a configuration error that says how to set it.
+ * - There is no plaintext fallback. Without a key, the first operation that
+ *   needs one fails with a configuration error that explains how to set it.
  *
  * Key format: `<key id>:<base64 of 32 random bytes>`, for example created with
  * `node -e "console.log('k1:' + require('crypto').randomBytes(32).toString('base64'))"`.

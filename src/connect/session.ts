@@ -13,7 +13,7 @@
  *
  * Lifetime: SESSION_TOKEN_LIFETIME_SECONDS (15 minutes). It is short so that a
  * leaked token is useful only briefly, and long enough for a user to work on
- * one page; after it the page must be reloaded through Bitbucket, which signs
+ * one page. After it, the page must be reloaded through Bitbucket, which signs
  * a new page JWT. There is no refresh, because refreshing with a session token
  * alone would let a stolen token live forever.
  */
@@ -59,12 +59,12 @@ export async function createSessionToken(
   return signConnectToken(claims, subject.sharedSecret);
 }
 
-/** Whether verified claims are those of a session token, whatever their scope. */
+/** Checks whether verified claims are those of a session token, whatever their scope. */
 export function isSessionClaims(claims: VerifiedClaims): boolean {
   return claims[SESSION_TOKEN_CLAIM] !== undefined;
 }
 
-/** The scope a session token was issued for, or undefined when the claim is not a scope. */
+/** Returns the scope a session token was issued for, or undefined when the claim is not a scope. */
 export function sessionScopeOf(claims: VerifiedClaims): string | undefined {
   const scope = claims[SESSION_TOKEN_CLAIM];
   return typeof scope === 'string' && SESSION_SCOPE_PATTERN.test(scope) ? scope : undefined;

@@ -22,7 +22,7 @@
 /** KV rejects `expirationTtl` below 60 seconds. */
 export const KV_MIN_EXPIRATION_TTL_SECONDS = 60;
 
-/** Longest clientKey accepted, in characters. */
+/** Maximum clientKey length accepted, in characters. */
 export const MAX_CLIENT_KEY_LENGTH = 128;
 
 const INSTALLATION_PREFIX = 'installation:';

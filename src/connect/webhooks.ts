@@ -1,8 +1,8 @@
 /**
- * Webhook route helper: verifies the Connect JWT (with qsh), reads the event
- * from the `{event, data}` envelope, falls back to the `X-Event-Key` header
- * and the bare body, responds 204 at once and runs the handlers under
- * `executionCtx.waitUntil`, so Bitbucket's 10-second delivery timeout is met.
+ * Webhook route helper. It verifies the Connect JWT (with qsh) and reads the
+ * event from the `{event, data}` envelope, falling back to the `X-Event-Key`
+ * header and the bare body. It responds 204 at once and runs the handlers
+ * under `executionCtx.waitUntil`, so a slow handler does not delay the response.
  * https://developer.atlassian.com/cloud/bitbucket/modules/webhook/
  *
  * Bitbucket re-sends a delivery that failed or timed out. A delivery id

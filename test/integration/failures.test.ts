@@ -24,7 +24,7 @@ function failureLines(): Array<Record<string, unknown>> {
   return logs.parsed().filter((line) => line.level === 'warn' || line.level === 'error');
 }
 
-/** A KV binding whose reads fail, as KV does during an outage. */
+/** Wraps KV so that every read fails, as during a KV outage. */
 function failingReadsKv(): KVNamespace {
   return new Proxy(env.CONNECT_KV, {
     get(target, property) {

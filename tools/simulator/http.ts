@@ -92,7 +92,7 @@ export interface AppResponse {
   appMessage?: string;
 }
 
-/** Longest app error message quoted in simulator output, in characters. */
+/** Maximum length of an app error message quoted in simulator output, in characters. */
 const MAX_APP_MESSAGE_LENGTH = 300;
 
 /** POSTs JSON to the app and returns its status; never throws for network errors. */
